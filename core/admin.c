@@ -1,0 +1,280 @@
+/*
+ * core/admin.c - `roadstore admin`: user management.
+ *
+ * Works on a stopped node by opening the store directly (--data DIR), and
+ * on a running one through its admin endpoint (gw_admin.c), signed with
+ * the root credentials: with --endpoint URL explicitly, or found from
+ * DATA/server.endpoint when the running server holds the index.  Output
+ * is JSON, the same either way.
+ */
+#include "core/main_int.h"
+#include "ingest/ingest.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct user_args {
+    const char *verb;     /* create, list, info, remove */
+    const char *name;
+    const char *access_key;
+    const char *secret_key;
+    const char *display_name;
+    const char *email;
+};
+
+static json_t *user_json(const struct store_user *u, bool with_secret)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:b, s:I}", "name", u->name,
+                          "access_key", u->access_key, "display_name",
+                          u->display_name, "email", u->email, "root",
+                          u->root, "created_ns", (json_int_t)u->created_ns);
+
+    if (with_secret)
+        json_object_set_new(j, "secret_key", json_string(u->secret_key));
+    return j;
+}
+
+static void print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+    printf("%s\n", s ? s : "{}");
+    free(s);
+    json_decref(j);
+}
+
+static int list_cb(void *arg, const struct store_user *u)
+{
+    json_array_append_new(arg, user_json(u, false));
+    return 0;
+}
+
+static void random_key(char *out, size_t n, const char *alpha)
+{
+    size_t alen = strlen(alpha), i;
+    uint8_t raw[128];
+
+    rs_random(raw, n);
+    for (i = 0; i < n; i++)
+        out[i] = alpha[raw[i] % alen];
+    out[n] = '\0';
+}
+
+static int local_user(struct store *s, const struct user_args *ua)
+{
+    struct store_user u;
+    int rc;
+
+    if (!strcmp(ua->verb, "list")) {
+        json_t *arr = json_array();
+
+        rc = store_user_list(s, list_cb, arr);
+        if (rc) {
+            json_decref(arr);
+            return rc;
+        }
+        print_json(arr);
+        return RS_OK;
+    }
+    if (!strcmp(ua->verb, "info")) {
+        rc = store_user_get(s, &u, ua->name);
+        if (!rc)
+            print_json(user_json(&u, true));
+        return rc;
+    }
+    if (!strcmp(ua->verb, "remove")) {
+        rc = store_user_remove(s, ua->name);
+        if (!rc)
+            print_json(json_pack("{s:s}", "removed", ua->name));
+        return rc;
+    }
+    memset(&u, 0, sizeof(u));
+    if (strlen(ua->name) >= sizeof(u.name) ||
+        (ua->access_key && strlen(ua->access_key) >= sizeof(u.access_key)) ||
+        (ua->secret_key && strlen(ua->secret_key) >= sizeof(u.secret_key)))
+        return rs_err_set(RS_EINVAL, "name or key too long");
+    snprintf(u.name, sizeof(u.name), "%s", ua->name);
+    if (ua->access_key)
+        snprintf(u.access_key, sizeof(u.access_key), "%s", ua->access_key);
+    else
+        random_key(u.access_key, 20, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+    if (ua->secret_key)
+        snprintf(u.secret_key, sizeof(u.secret_key), "%s", ua->secret_key);
+    else
+        random_key(u.secret_key, 40,
+                   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   "0123456789");
+    snprintf(u.display_name, sizeof(u.display_name), "%s",
+             ua->display_name ? ua->display_name : ua->name);
+    snprintf(u.email, sizeof(u.email), "%s", ua->email ? ua->email : "");
+    u.created_ns = rs_now_ns();
+    rc = store_user_create(s, &u);
+    if (!rc)
+        print_json(user_json(&u, true));
+    return rc;
+}
+
+/* Append a parameter when given (callers add them in name order). */
+static void add_param(struct rs_kv *p, size_t *n, const char *name,
+                      const char *v)
+{
+    if (!v)
+        return;
+    p[*n].name = (char *)name;
+    p[*n].value = (char *)v;
+    (*n)++;
+}
+
+static int remote_user(const char *endpoint, const struct rs_config *cfg,
+                       const struct user_args *ua)
+{
+    const char *ak = getenv("ROADSTORE_ACCESS_KEY");
+    const char *sk = getenv("ROADSTORE_SECRET_KEY");
+    char fak[130], fsk[130];
+    struct rs_kv params[5];
+    size_t np = 0;
+    struct rs_buf path;
+    const char *method = "GET";
+    char *body = NULL;
+    int status = 0, rc;
+
+    if (rs_main_read_root(cfg->data_dir, fak, sizeof(fak), fsk,
+                          sizeof(fsk)) == RS_OK) {
+        ak = fak;
+        sk = fsk;
+    } else if (!ak || !sk) {
+        return rs_err_set(RS_EINVAL,
+                          "no root credentials: set ROADSTORE_ACCESS_KEY and "
+                          "ROADSTORE_SECRET_KEY or give --data DIR");
+    }
+    rs_buf_init(&path, 8192);
+    (void)rs_buf_puts(&path, "/_roadstore/admin/users");
+    if (!strcmp(ua->verb, "create")) {
+        method = "POST";
+        add_param(params, &np, "access-key", ua->access_key);
+        add_param(params, &np, "display-name", ua->display_name);
+        add_param(params, &np, "email", ua->email);
+        add_param(params, &np, "name", ua->name);
+        add_param(params, &np, "secret-key", ua->secret_key);
+    } else if (strcmp(ua->verb, "list")) {
+        (void)rs_buf_puts(&path, "/");
+        (void)gw_url_encode(&path, ua->name);
+        if (!strcmp(ua->verb, "remove"))
+            method = "DELETE";
+    }
+    rc = gw_admin_request(endpoint, ak, sk, cfg->region, method, path.data,
+                          params, np, &status, &body);
+    rs_buf_dispose(&path);
+    if (rc)
+        return rc;
+    if (status / 100 == 2)
+        printf("%s\n", body);
+    else
+        rc = rs_err_set(status == 404   ? RS_ENOTFOUND
+                        : status == 409 ? RS_EEXIST
+                        : status == 403 ? RS_EDENIED
+                                        : RS_ERR,
+                        "server answered %d: %s", status, body);
+    free(body);
+    return rc;
+}
+
+/* Endpoint of the server running on this data dir (DATA/server.endpoint). */
+static int running_endpoint(const struct rs_config *cfg, char *out,
+                            size_t cap)
+{
+    char path[4200];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/server.endpoint", cfg->data_dir);
+    f = fopen(path, "r");
+    if (!f)
+        return rs_err_set(RS_ENOTFOUND, "no %s", path);
+    if (!fgets(out, (int)cap, f)) {
+        fclose(f);
+        return rs_err_set(RS_ENOTFOUND, "empty %s", path);
+    }
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    return RS_OK;
+}
+
+static int parse_user_args(struct user_args *ua, int argc, char **argv)
+{
+    int i;
+
+    memset(ua, 0, sizeof(*ua));
+    if (argc < 2 || strcmp(argv[0], "user"))
+        return RS_EINVAL;
+    ua->verb = argv[1];
+    i = 2;
+    if (strcmp(ua->verb, "list")) {
+        if (strcmp(ua->verb, "create") && strcmp(ua->verb, "info") &&
+            strcmp(ua->verb, "remove"))
+            return RS_EINVAL;
+        if (i >= argc)
+            return RS_EINVAL;
+        ua->name = argv[i++];
+    }
+    for (; i < argc; i++) {
+        const char **dst = NULL;
+
+        if (!strcmp(argv[i], "--access-key"))
+            dst = &ua->access_key;
+        else if (!strcmp(argv[i], "--secret-key"))
+            dst = &ua->secret_key;
+        else if (!strcmp(argv[i], "--display-name"))
+            dst = &ua->display_name;
+        else if (!strcmp(argv[i], "--email"))
+            dst = &ua->email;
+        if (!dst || i + 1 >= argc || strcmp(ua->verb, "create"))
+            return RS_EINVAL;
+        *dst = argv[++i];
+    }
+    if ((ua->access_key == NULL) != (ua->secret_key == NULL))
+        return RS_EINVAL;
+    return RS_OK;
+}
+
+int rs_main_admin(int argc, char **argv)
+{
+    struct rs_config cfg;
+    struct main_opts mo;
+    struct user_args ua;
+    struct store *s = NULL;
+    char endpoint[300];
+    int next, rc;
+
+    if (rs_main_options(&cfg, &mo, argc, argv, &next))
+        return 2;
+    if (parse_user_args(&ua, argc - next, argv + next)) {
+        fprintf(stderr,
+                "usage: roadstore admin [--data DIR] [--config FILE] "
+                "[--endpoint URL] user create NAME [--access-key K "
+                "--secret-key S] [--display-name D] [--email E]\n"
+                "       roadstore admin [...] user list | user info NAME | "
+                "user remove NAME\n");
+        rs_config_dispose(&cfg);
+        return 2;
+    }
+    if (mo.endpoint) {
+        rc = remote_user(mo.endpoint, &cfg, &ua);
+    } else {
+        rc = store_open(&s, &cfg);
+        if (rc == RS_EBUSY &&
+            running_endpoint(&cfg, endpoint, sizeof(endpoint)) == RS_OK) {
+            rc = remote_user(endpoint, &cfg, &ua);
+        } else if (rc == RS_OK) {
+            rc = local_user(s, &ua);
+            store_close(s);
+        }
+    }
+    if (rc)
+        fprintf(stderr, "roadstore admin: %s: %s\n", rs_strerror(rc),
+                rs_err_msg());
+    rs_config_dispose(&cfg);
+    return rc ? 1 : 0;
+}

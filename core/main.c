@@ -1,0 +1,324 @@
+/*
+ * core/main.c - the roadstore binary: `roadstore server`, `roadstore admin`
+ * (core/admin.c) and `roadstore version`.
+ *
+ * The server runs in the foreground, logs to stderr, and on SIGTERM or
+ * SIGINT stops accepting, finishes requests in flight, closes the store
+ * (flushing the index) and exits 0.  Signals are taken with sigwait() on
+ * the main thread; every other thread has them blocked.
+ */
+#include "core/rs.h"
+#include "core/main_int.h"
+#include "ingest/ingest.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ROADSTORE_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: roadstore server [--config FILE] [--data DIR] "
+        "[--listen HOST:PORT] [--region NAME]\n"
+        "       roadstore admin [--data DIR] [--config FILE] "
+        "[--endpoint URL] user create NAME\n"
+        "                 [--access-key K --secret-key S] "
+        "[--display-name D] [--email E]\n"
+        "       roadstore admin [...] user list | user info NAME | "
+        "user remove NAME\n"
+        "       roadstore version\n");
+}
+
+/* Parse the options common to server and admin; argv is consumed up to
+ * the first word that is not an option. */
+int rs_main_options(struct rs_config *cfg, struct main_opts *mo, int argc,
+                    char **argv, int *next)
+{
+    const char *config = NULL, *data = NULL, *listen = NULL, *region = NULL;
+    int i, rc;
+
+    memset(mo, 0, sizeof(*mo));
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = NULL;
+
+        if (!strcmp(a, "--config"))
+            dst = &config;
+        else if (!strcmp(a, "--data"))
+            dst = &data;
+        else if (!strcmp(a, "--listen"))
+            dst = &listen;
+        else if (!strcmp(a, "--region"))
+            dst = &region;
+        else if (!strcmp(a, "--endpoint"))
+            dst = &mo->endpoint;
+        else
+            break;
+        if (i + 1 >= argc) {
+            fprintf(stderr, "roadstore: %s needs a value\n", a);
+            return RS_EINVAL;
+        }
+        *dst = argv[++i];
+    }
+    *next = i;
+    rs_config_init(cfg);
+    if (config && (rc = rs_config_load(cfg, config))) {
+        fprintf(stderr, "roadstore: %s\n", rs_err_msg());
+        return rc;
+    }
+    if (data) {
+        free(cfg->data_dir);
+        cfg->data_dir = rs_xstrdup(data);
+    }
+    if (listen) {
+        free(cfg->listen);
+        cfg->listen = rs_xstrdup(listen);
+    }
+    if (region) {
+        free(cfg->region);
+        cfg->region = rs_xstrdup(region);
+    }
+    mo->data_given = data != NULL || config != NULL;
+    rs_config_finish(cfg);
+    return RS_OK;
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    size_t n = strlen(path), i;
+
+    if (n >= sizeof(tmp))
+        return rs_err_set(RS_EINVAL, "path too long: %s", path);
+    memcpy(tmp, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (tmp[i] != '/' && tmp[i] != '\0')
+            continue;
+        tmp[i] = '\0';
+        if (mkdir(tmp, 0755) && errno != EEXIST)
+            return rs_err_errno(errno, "mkdir %s", tmp);
+        tmp[i] = i == n ? '\0' : '/';
+    }
+    return RS_OK;
+}
+
+/* Write a small file atomically (temp, fsync, rename, fsync dir). */
+int rs_main_write_file(const char *dir, const char *name, const char *text,
+                       mode_t mode)
+{
+    char path[4096], tmp[4200];
+    size_t len = strlen(text);
+    int fd, dfd;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return rs_err_errno(errno, "open %s", tmp);
+    if (write(fd, text, len) != (ssize_t)len || fsync(fd)) {
+        int e = errno;
+
+        close(fd);
+        return rs_err_errno(e, "write %s", tmp);
+    }
+    close(fd);
+    if (rename(tmp, path))
+        return rs_err_errno(errno, "rename %s", tmp);
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd); /* best effort: the file is only a convenience */
+        close(dfd);
+    }
+    return RS_OK;
+}
+
+/* Read "access_key=..." / "secret_key=..." from DATA/root.credentials. */
+int rs_main_read_root(const char *data_dir, char *ak, size_t akcap, char *sk,
+                      size_t skcap)
+{
+    char path[4096], line[512];
+    FILE *f;
+    int found = 0;
+
+    snprintf(path, sizeof(path), "%s/root.credentials", data_dir);
+    f = fopen(path, "r");
+    if (!f)
+        return rs_err_errno(errno, "open %s", path);
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!strncmp(line, "access_key=", 11)) {
+            snprintf(ak, akcap, "%s", line + 11);
+            found |= 1;
+        } else if (!strncmp(line, "secret_key=", 11)) {
+            snprintf(sk, skcap, "%s", line + 11);
+            found |= 2;
+        }
+    }
+    fclose(f);
+    return found == 3 ? RS_OK
+                      : rs_err_set(RS_ECORRUPT, "%s is incomplete", path);
+}
+
+static void random_alnum(char *out, size_t n, bool upper_only)
+{
+    static const char up[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static const char all[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
+                              "rstuvwxyz0123456789";
+    const char *alpha = upper_only ? up : all;
+    size_t alen = strlen(alpha), i;
+    uint8_t raw[128];
+
+    rs_random(raw, n);
+    for (i = 0; i < n; i++)
+        out[i] = alpha[raw[i] % alen];
+    out[n] = '\0';
+}
+
+/*
+ * The root user: created on first start from ROADSTORE_ACCESS_KEY /
+ * ROADSTORE_SECRET_KEY, the config, or generated; its keys are kept in
+ * DATA/root.credentials (0600) for the admin tool, and printed.
+ */
+static int ensure_root(struct store *s, const struct rs_config *cfg)
+{
+    const char *ak = getenv("ROADSTORE_ACCESS_KEY");
+    const char *sk = getenv("ROADSTORE_SECRET_KEY");
+    struct store_user u;
+    char text[600];
+    int rc;
+
+    if (!ak || !*ak)
+        ak = cfg->root_access_key;
+    if (!sk || !*sk)
+        sk = cfg->root_secret_key;
+    rc = store_user_get(s, &u, "root");
+    if (rc == RS_ENOTFOUND) {
+        memset(&u, 0, sizeof(u));
+        snprintf(u.name, sizeof(u.name), "root");
+        snprintf(u.display_name, sizeof(u.display_name), "root");
+        if (ak && *ak)
+            snprintf(u.access_key, sizeof(u.access_key), "%s", ak);
+        else
+            random_alnum(u.access_key, 20, true);
+        if (sk && *sk)
+            snprintf(u.secret_key, sizeof(u.secret_key), "%s", sk);
+        else
+            random_alnum(u.secret_key, 40, false);
+        u.root = true;
+        u.created_ns = rs_now_ns();
+        rc = store_user_create(s, &u);
+    } else if (rc == RS_OK && ak && *ak && strcmp(ak, u.access_key)) {
+        rs_warn("root user already exists with access key %s; "
+                "ROADSTORE_ACCESS_KEY is only used on first start",
+                u.access_key);
+    }
+    if (rc)
+        return rc;
+    snprintf(text, sizeof(text), "access_key=%s\nsecret_key=%s\n",
+             u.access_key, u.secret_key);
+    rc = rs_main_write_file(cfg->data_dir, "root.credentials", text, 0600);
+    if (rc)
+        return rc;
+    rs_info("root credentials: access key %s, secret key %s (also in "
+            "%s/root.credentials)", u.access_key, u.secret_key,
+            cfg->data_dir);
+    return RS_OK;
+}
+
+static enum rs_log_level parse_level(const char *s)
+{
+    if (s && !strcmp(s, "debug"))
+        return RS_LOG_DEBUG;
+    if (s && !strcmp(s, "warn"))
+        return RS_LOG_WARN;
+    if (s && !strcmp(s, "error"))
+        return RS_LOG_ERROR;
+    return RS_LOG_INFO;
+}
+
+static int cmd_server(int argc, char **argv)
+{
+    struct rs_config cfg;
+    struct main_opts mo;
+    struct store *s = NULL;
+    struct gw *g = NULL;
+    sigset_t set;
+    char url[300];
+    int sig = 0, next, rc;
+    int64_t t0 = rs_mono_ns();
+
+    if (rs_main_options(&cfg, &mo, argc, argv, &next))
+        return 2;
+    if (next != argc) {
+        usage(stderr);
+        return 2;
+    }
+    rs_log_set_level(parse_level(cfg.log_level));
+    /* Block the signals before any thread starts; main takes them. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((rc = mkdir_p(cfg.data_dir)) || (rc = store_open(&s, &cfg)) ||
+        (rc = ensure_root(s, &cfg)) || (rc = gw_start(&g, &cfg, s))) {
+        rs_error("cannot start: %s: %s", rs_strerror(rc), rs_err_msg());
+        store_close(s);
+        rs_config_dispose(&cfg);
+        return 1;
+    }
+    snprintf(url, sizeof(url), "http://%s\n", cfg.listen);
+    if (rs_main_write_file(cfg.data_dir, "server.endpoint", url, 0644))
+        rs_warn("cannot record the endpoint: %s", rs_err_msg());
+    rs_info("roadstore %s serving S3 on http://%s (data %s, region %s) "
+            "ready in %.1f ms", ROADSTORE_VERSION, cfg.listen, cfg.data_dir,
+            cfg.region, (double)(rs_mono_ns() - t0) / 1e6);
+
+    while (sigwait(&set, &sig) == 0 && sig != SIGTERM && sig != SIGINT)
+        ;
+    rs_info("signal %d: stopping", sig);
+    gw_stop(g);
+    store_close(s);
+    {
+        char path[4200];
+
+        snprintf(path, sizeof(path), "%s/server.endpoint", cfg.data_dir);
+        (void)unlink(path); /* absent is fine */
+    }
+    rs_info("stopped");
+    rs_config_dispose(&cfg);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "server"))
+        return cmd_server(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "admin"))
+        return rs_main_admin(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("roadstore %s\n", ROADSTORE_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    usage(stderr);
+    return 2;
+}

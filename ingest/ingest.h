@@ -1,0 +1,44 @@
+/*
+ * ingest/ingest.h - the gateway: the S3 REST API over HTTP, SigV4
+ * authentication, the operations endpoints (/_roadstore/health, metrics,
+ * admin), and the client side of the admin endpoint used by
+ * `roadstore admin --endpoint`.
+ *
+ * gw_start/gw_stop are called from main only; everything else the gateway
+ * does happens on its own connection threads.
+ */
+#ifndef INGEST_H
+#define INGEST_H
+
+#include "core/rs.h"
+#include "store/store.h"
+
+struct gw;
+
+/*
+ * Listen on cfg->listen and serve the S3 API from store s (borrowed; it
+ * must outlive the gateway).  Returns RS_EINVAL for a bad listen address,
+ * RS_EIO when the socket cannot be bound (the message says why).
+ */
+int gw_start(struct gw **out, const struct rs_config *cfg, struct store *s);
+/* Stop accepting, finish requests in flight, free.  NULL does nothing. */
+void gw_stop(struct gw *g);
+
+/*
+ * Admin client: send one admin request to a running server at endpoint
+ * ("http://127.0.0.1:9000"), signed with the given (root) credentials.
+ * method/path are e.g. "POST" "/_roadstore/admin/users" (path segments
+ * already percent-encoded); params (decoded name/value pairs, may be
+ * none) become the query string.  The response body (JSON) goes to *body_out (malloc'ed, caller
+ * frees), the HTTP status to *status_out.  RS_EIO when the server cannot
+ * be reached.
+ */
+int gw_admin_request(const char *endpoint, const char *access_key,
+                     const char *secret_key, const char *region,
+                     const char *method, const char *path,
+                     const struct rs_kv *params, size_t nparams,
+                     int *status_out, char **body_out);
+/* Percent-encode s (every byte but unreserved ones) onto b. */
+int gw_url_encode(struct rs_buf *b, const char *s);
+
+#endif /* INGEST_H */

@@ -1,0 +1,359 @@
+/*
+ * store/reader.c - reading objects back: layout walk, checksum
+ * verification, and the pin set that keeps the collector away from the
+ * containers of open readers.
+ *
+ * A read of [off, off+n) is cut at extent boundaries; within an extent it
+ * reads the block-aligned span covering the request (at most
+ * READ_SPAN bytes per step) and the matching CRC32C entries (the
+ * container format is in writer.c), verifies every block, and copies the
+ * requested bytes out.  A mismatch, or a container shorter than its layout
+ * says, is RS_ECORRUPT: wrong bytes are never returned.
+ *
+ * A reader keeps one container open at a time (objects written by one
+ * writer live in one container; multipart objects switch per part).
+ *
+ * PINS.  store_reader_open pins every container of the layout in
+ * s->pins (a chained hash table of name -> refs) and store_reader_close
+ * unpins.  The collector (gc.c) removes a container only after "dooming"
+ * it here, which fails while it is pinned; a reader that meets a doomed
+ * container fails with RS_ENOTFOUND (its object is long gone).  pin_lock
+ * guards the table; it is never held across I/O.
+ */
+#include "store/store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_SPAN (1u << 20)
+
+struct store_reader {
+    struct store *s;
+    struct store_layout l;
+    uint64_t *starts;             /* object offset where each run starts */
+    struct store_bk_file *f;      /* open container, or NULL */
+    char fname[STORE_CNAME_SIZE]; /* its name */
+    uint8_t *span;                /* data of the current step */
+    size_t spancap;
+    uint32_t *crcs;               /* CRCs of the current step */
+    size_t crccap;
+};
+
+/* ------------------------------------------------------------------ */
+/* Pins                                                                 */
+/* ------------------------------------------------------------------ */
+
+static uint64_t pin_hash(const char *name)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *name; name++) {
+        h ^= (uint8_t)*name;
+        h *= 1099511628211ULL;
+    }
+    return h % STORE_PIN_BUCKETS;
+}
+
+/* Find name's entry; *pp is where its pointer is kept. Under pin_lock. */
+static struct store_pin *pin_find(struct store *s, const char *name,
+                                  struct store_pin ***pp)
+{
+    struct store_pin **p = &s->pins[pin_hash(name)];
+    for (; *p; p = &(*p)->next)
+        if (strcmp((*p)->name, name) == 0)
+            break;
+    if (pp)
+        *pp = p;
+    return *p;
+}
+
+static void pin_drop(struct store *s, const char *name)
+{
+    struct store_pin **pp;
+    struct store_pin *p = pin_find(s, name, &pp);
+
+    if (!p)
+        return;
+    if (p->refs > 0)
+        p->refs--;
+    if (p->refs == 0 && !p->doomed) {
+        *pp = p->next;
+        free(p);
+    }
+}
+
+/* Distinct containers of a layout appear as adjacent runs (one writer,
+ * one container), so skipping repeats of the previous run is enough. */
+static bool run_is_repeat(const struct store_layout *l, size_t i)
+{
+    return i > 0 && strcmp(l->runs[i].container,
+                           l->runs[i - 1].container) == 0;
+}
+
+int store__pin_layout(struct store *s, const struct store_layout *l)
+{
+    size_t i;
+
+    pthread_mutex_lock(&s->pin_lock);
+    for (i = 0; i < l->nruns; i++) {
+        struct store_pin **pp, *p;
+
+        if (run_is_repeat(l, i))
+            continue;
+        p = pin_find(s, l->runs[i].container, &pp);
+        if (p && p->doomed)
+            break;
+        if (!p) {
+            p = rs_xcalloc(1, sizeof *p);
+            memcpy(p->name, l->runs[i].container, STORE_CNAME_SIZE);
+            *pp = p;
+        }
+        p->refs++;
+    }
+    if (i < l->nruns) {
+        const char *doomed = l->runs[i].container;
+        while (i-- > 0)
+            if (!run_is_repeat(l, i))
+                pin_drop(s, l->runs[i].container);
+        pthread_mutex_unlock(&s->pin_lock);
+        return rs_err_set(RS_ENOTFOUND, "container %s is being removed "
+                          "(the object changed; read its metadata again)",
+                          doomed);
+    }
+    pthread_mutex_unlock(&s->pin_lock);
+    return RS_OK;
+}
+
+void store__unpin_layout(struct store *s, const struct store_layout *l)
+{
+    pthread_mutex_lock(&s->pin_lock);
+    for (size_t i = 0; i < l->nruns; i++)
+        if (!run_is_repeat(l, i))
+            pin_drop(s, l->runs[i].container);
+    pthread_mutex_unlock(&s->pin_lock);
+}
+
+bool store__pin_doom(struct store *s, const char *name)
+{
+    struct store_pin **pp, *p;
+    bool doomed = false;
+
+    pthread_mutex_lock(&s->pin_lock);
+    p = pin_find(s, name, &pp);
+    if (!p) {
+        p = rs_xcalloc(1, sizeof *p);
+        memcpy(p->name, name, STORE_CNAME_SIZE);
+        *pp = p;
+    }
+    if (p->refs == 0) {
+        p->doomed = true;
+        doomed = true;
+    }
+    pthread_mutex_unlock(&s->pin_lock);
+    return doomed;
+}
+
+void store__pin_undoom(struct store *s, const char *name)
+{
+    struct store_pin **pp, *p;
+
+    pthread_mutex_lock(&s->pin_lock);
+    p = pin_find(s, name, &pp);
+    if (p) {
+        p->doomed = false;
+        if (p->refs == 0) {
+            *pp = p->next;
+            free(p);
+        }
+    }
+    pthread_mutex_unlock(&s->pin_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Readers                                                              */
+/* ------------------------------------------------------------------ */
+
+static int reader_use(struct store_reader *r, const struct store_run *run)
+{
+    struct store_group *g = &r->s->groups[run->group];
+    int rc;
+
+    if (r->f && strcmp(r->fname, run->container) == 0)
+        return RS_OK;
+    if (r->f)
+        r->f->ops->close(r->f);
+    r->f = NULL;
+    if (!g->g)
+        return rs_err_set(RS_EINVAL, "container %s: group %u has no "
+                          "directories", run->container, run->group);
+    rc = g->ops->open(&r->f, g->g, run->container, STORE_BK_READ);
+    if (rc == RS_ENOTFOUND)
+        return rs_err_set(RS_ENOTFOUND, "container %s is gone (the object "
+                          "changed; read its metadata again)",
+                          run->container);
+    if (rc != RS_OK)
+        return rc;
+    memcpy(r->fname, run->container, STORE_CNAME_SIZE);
+    return RS_OK;
+}
+
+int store_reader_open(struct store *s, struct store_reader **out,
+                      const struct store_obj *obj)
+{
+    struct store_reader *r;
+    uint64_t at = 0;
+    int rc;
+
+    *out = NULL;
+    r = rs_xcalloc(1, sizeof *r);
+    r->s = s;
+    if (obj->_layout) {
+        if ((rc = store__layout_decode(&r->l, obj->_layout,
+                                       obj->_layout_len)) != RS_OK)
+            goto fail;
+    } else if (obj->size != 0) {
+        rc = rs_err_set(RS_EINVAL, "%s/%s: metadata without layout",
+                        obj->bucket, obj->key);
+        goto fail;
+    }
+    r->starts = rs_xcalloc(r->l.nruns + 1, sizeof *r->starts);
+    for (size_t i = 0; i < r->l.nruns; i++) {
+        r->starts[i] = at;
+        at += r->l.runs[i].len * r->l.runs[i].count;
+    }
+    r->starts[r->l.nruns] = at;
+    if ((rc = store__pin_layout(s, &r->l)) != RS_OK)
+        goto fail;
+    /* Open the first container now, so data that went away between the
+     * head and this open is reported here (the others are pinned and
+     * cannot go away any more). */
+    if (r->l.nruns > 0 && (rc = reader_use(r, &r->l.runs[0])) != RS_OK) {
+        store__unpin_layout(s, &r->l);
+        goto fail;
+    }
+    *out = r;
+    return RS_OK;
+fail:
+    store__layout_dispose(&r->l);
+    free(r->starts);
+    free(r);
+    return rc;
+}
+
+static size_t run_at(const struct store_reader *r, uint64_t off)
+{
+    size_t lo = 0, hi = r->l.nruns;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->starts[mid] <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* One step: read and verify part of one extent into p. */
+static int reader_step(struct store_reader *r, uint64_t off, uint8_t *p,
+                       size_t n, size_t *got)
+{
+    const struct store_run *run = &r->l.runs[run_at(r, off)];
+    uint64_t rel = off - r->starts[run - r->l.runs];
+    uint64_t block = run->block;
+    uint64_t e = rel / run->len;
+    uint64_t eoff = rel % run->len;
+    uint64_t ext = run->offset + e * store__extent_span(run->len,
+                                                        run->block);
+    uint64_t want = run->len - eoff;
+    uint64_t s0, s1, maxspan;
+    size_t nb, g;
+    int rc;
+
+    if (want > n)
+        want = n;
+    maxspan = READ_SPAN / block * block;
+    if (maxspan == 0)
+        maxspan = block;
+    s0 = eoff / block * block;
+    s1 = (eoff + want + block - 1) / block * block;
+    if (s1 > run->len)
+        s1 = run->len;
+    if (s1 - s0 > maxspan) {
+        s1 = s0 + maxspan;
+        want = s1 - eoff;
+    }
+    nb = (size_t)((s1 - s0 + block - 1) / block);
+
+    if ((rc = reader_use(r, run)) != RS_OK)
+        return rc;
+    if (r->spancap < s1 - s0) {
+        r->spancap = (size_t)(s1 - s0);
+        free(r->span);
+        r->span = rs_xmalloc(r->spancap);
+    }
+    if (r->crccap < nb) {
+        r->crccap = nb;
+        free(r->crcs);
+        r->crcs = rs_xmalloc(4 * nb);
+    }
+    if ((rc = r->f->ops->read_at(r->f, r->span, (size_t)(s1 - s0),
+                                 ext + s0, &g)) != RS_OK)
+        return rc;
+    if (g != s1 - s0)
+        return rs_err_set(RS_ECORRUPT, "container %s is short: %zu of %llu "
+                          "bytes at %llu", r->fname, g,
+                          (unsigned long long)(s1 - s0),
+                          (unsigned long long)(ext + s0));
+    if ((rc = r->f->ops->read_at(r->f, r->crcs, 4 * nb,
+                                 ext + run->len + 4 * (s0 / block),
+                                 &g)) != RS_OK)
+        return rc;
+    if (g != 4 * nb)
+        return rs_err_set(RS_ECORRUPT, "container %s is short: no checksums "
+                          "for extent at %llu", r->fname,
+                          (unsigned long long)ext);
+    for (size_t i = 0; i < nb; i++) {
+        const uint8_t *c = (const uint8_t *)&r->crcs[i];
+        uint32_t want_crc = (uint32_t)c[0] | (uint32_t)c[1] << 8 |
+                            (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
+        uint64_t b0 = i * block;
+        uint64_t bl = s1 - s0 - b0 < block ? s1 - s0 - b0 : block;
+        if (rs_crc32c(0, r->span + b0, (size_t)bl) != want_crc)
+            return rs_err_set(RS_ECORRUPT, "checksum mismatch in container "
+                              "%s, block at offset %llu", r->fname,
+                              (unsigned long long)(ext + s0 + b0));
+    }
+    memcpy(p, r->span + (eoff - s0), (size_t)want);
+    *got = (size_t)want;
+    return RS_OK;
+}
+
+int store_reader_read(struct store_reader *r, uint64_t off, void *p,
+                      size_t n, size_t *got)
+{
+    size_t done = 0;
+    int rc = RS_OK;
+
+    while (done < n && off + done < r->l.size) {
+        size_t g = 0;
+        rc = reader_step(r, off + done, (uint8_t *)p + done, n - done, &g);
+        if (rc != RS_OK)
+            break;
+        done += g;
+    }
+    *got = rc == RS_OK ? done : 0;
+    return rc;
+}
+
+void store_reader_close(struct store_reader *r)
+{
+    if (!r)
+        return;
+    if (r->f)
+        r->f->ops->close(r->f);
+    store__unpin_layout(r->s, &r->l);
+    store__layout_dispose(&r->l);
+    free(r->starts);
+    free(r->span);
+    free(r->crcs);
+    free(r);
+}

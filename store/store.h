@@ -1,0 +1,362 @@
+/*
+ * store/store.h - objects and metadata: the one API the gateway, the admin
+ * tools and the workers use to reach the index (RocksDB) and the data
+ * (storage groups behind a backend ops table).
+ *
+ * The store knows nothing of HTTP or S3 error codes: functions return
+ * rs_err codes (core/rs.h) with a detail message.  Every function here is
+ * thread-safe: a struct store is shared by all connection threads.
+ *
+ * Durability: a function that changes state returns RS_OK only after the
+ * data (fdatasync of files and of new directory entries) and the index
+ * entry (RocksDB write with sync) are on stable storage.
+ *
+ * Memory: results that carry strings are allocated from the caller's
+ * arena (`struct rs_arena *a`) and live as long as it does.
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include "core/rs.h"
+
+struct store;
+struct store_writer;
+struct store_reader;
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Open (creating when missing) the index and the storage groups named in
+ * cfg.  RS_EBUSY when another process holds the index (a running server);
+ * the message says so.  Starts the background garbage collector, which
+ * removes data of deleted or overwritten objects after cfg->gc_delay.
+ */
+int store_open(struct store **out, const struct rs_config *cfg);
+void store_close(struct store *s); /* NULL does nothing */
+
+/* ------------------------------------------------------------------ */
+/* Users                                                                */
+/* ------------------------------------------------------------------ */
+
+struct store_user {
+    char name[65];          /* unique user name, 1..64 bytes */
+    char access_key[129];   /* unique */
+    char secret_key[129];
+    char display_name[129];
+    char email[257];
+    int64_t created_ns;
+    bool root;              /* the node's root user (admin endpoint) */
+};
+
+/* RS_EEXIST when the name or the access key is taken. */
+int store_user_create(struct store *s, const struct store_user *u);
+int store_user_get(struct store *s, struct store_user *out, const char *name);
+int store_user_by_access_key(struct store *s, struct store_user *out,
+                             const char *access_key);
+/* Calls cb for every user in name order; a non-zero return stops it and is
+ * returned. */
+int store_user_list(struct store *s,
+                    int (*cb)(void *arg, const struct store_user *u),
+                    void *arg);
+/* RS_ECONFLICT when the user still owns buckets. */
+int store_user_remove(struct store *s, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Access control: canned ACLs and explicit grants                      */
+/* ------------------------------------------------------------------ */
+
+enum store_perm {
+    STORE_PERM_READ = 1,
+    STORE_PERM_WRITE = 2,
+    STORE_PERM_READ_ACP = 4,
+    STORE_PERM_WRITE_ACP = 8,
+    STORE_PERM_FULL_CONTROL = 15,
+};
+
+enum store_grantee_kind {
+    STORE_GRANTEE_USER,          /* id = user name (canonical id) */
+    STORE_GRANTEE_ALL_USERS,     /* http://acs.amazonaws.com/groups/global/AllUsers */
+    STORE_GRANTEE_AUTH_USERS,    /* .../global/AuthenticatedUsers */
+};
+
+struct store_grant {
+    enum store_grantee_kind kind;
+    char *id;                    /* user name for STORE_GRANTEE_USER */
+    unsigned perm;               /* enum store_perm bits */
+};
+
+/* An ACL: owner always has FULL_CONTROL implicitly in addition to grants. */
+struct store_acl {
+    char *owner;                 /* user name */
+    struct store_grant *grants;
+    size_t ngrants;
+};
+
+/* ------------------------------------------------------------------ */
+/* Buckets                                                              */
+/* ------------------------------------------------------------------ */
+
+struct store_bucket {
+    char *name;
+    int64_t created_ns;
+    char *region;
+    struct store_acl acl;        /* acl.owner is the bucket's owner */
+};
+
+/* RS_EEXIST when the name is taken (by anyone). */
+int store_bucket_create(struct store *s, const struct store_bucket *b);
+int store_bucket_get(struct store *s, struct rs_arena *a,
+                     struct store_bucket *out, const char *name);
+/* RS_ECONFLICT when it holds objects or multipart uploads. */
+int store_bucket_delete(struct store *s, const char *name);
+int store_bucket_set_acl(struct store *s, const char *name,
+                         const struct store_acl *acl);
+/* All buckets in name order (owner filter NULL for all). */
+int store_bucket_list(struct store *s, struct rs_arena *a, const char *owner,
+                      int (*cb)(void *arg, const struct store_bucket *b),
+                      void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Objects                                                              */
+/* ------------------------------------------------------------------ */
+
+enum store_class {
+    STORE_CLASS_STANDARD = 0,       /* storage group "standard" */
+    STORE_CLASS_LOW_FREQUENCY = 1,  /* storage group "low-frequency" */
+};
+
+/*
+ * An object's metadata.  The gateway fills the public fields before
+ * store_writer_commit(); the store fills size, mtime_ns and the private
+ * layout.  Strings and arrays belong to the arena the record was read into
+ * (or to the caller, when passed in).
+ */
+struct store_obj {
+    char *bucket;
+    char *key;
+    uint64_t size;
+    int64_t mtime_ns;
+    char *etag;                 /* without quotes: hex md5, or hex-N */
+    char *storage_class;        /* S3 name as given: STANDARD, STANDARD_IA,
+                                   GLACIER, ...; selects the group */
+    struct store_acl acl;       /* acl.owner is the object's owner */
+    struct rs_kv *headers;      /* stored response headers: Content-Type,
+                                   Content-Encoding, Content-Disposition,
+                                   Content-Language, Cache-Control, Expires,
+                                   names in canonical case */
+    size_t nheaders;
+    struct rs_kv *meta;         /* x-amz-meta-* (name without the prefix,
+                                   lower case) */
+    size_t nmeta;
+    struct rs_kv *tags;         /* object tags, in the order given */
+    size_t ntags;
+    struct rs_kv *checksums;    /* e.g. {"CRC32", base64}, full-object */
+    size_t nchecksums;
+    uint32_t parts_count;       /* 0 for a simple PUT, N for multipart */
+    uint64_t *part_sizes;       /* parts_count sizes, for partNumber GETs */
+    /* private: the data layout, filled and read by the store only */
+    void *_layout;
+    size_t _layout_len;
+};
+
+/* Map an S3 storage class name to its group; RS_EINVAL if unknown. */
+int store_class_parse(enum store_class *out, const char *s3_name);
+
+/*
+ * Metadata of bucket/key into *out.  RS_ENOTFOUND when there is none.
+ */
+int store_object_head(struct store *s, struct rs_arena *a,
+                      struct store_obj *out, const char *bucket,
+                      const char *key);
+
+/*
+ * Streaming write of a whole object.  Data goes to a new container in the
+ * group chosen by storage_class, never replacing the old object until
+ * commit: store_writer_commit() syncs data and directory entries, then
+ * writes the index entry with sync, atomically replacing any previous
+ * object (whose data becomes garbage).  store_writer_abort() (also valid
+ * after a failed write) removes what was written.  A writer is used by one
+ * thread at a time.
+ *
+ * store_writer_write returns RS_ENOSPC / RS_EIO on disk failures,
+ * RS_ETOOBIG past cfg->max_object_size.
+ */
+int store_writer_open(struct store *s, struct store_writer **out,
+                      const char *bucket, const char *key,
+                      const char *storage_class);
+int store_writer_write(struct store_writer *w, const void *p, size_t n);
+/* Bytes written so far. */
+uint64_t store_writer_size(const struct store_writer *w);
+/* info: the metadata to store (bucket, key, size and layout are set by the
+ * store).  Frees the writer whatever the result. */
+int store_writer_commit(struct store_writer *w, struct store_obj *info);
+void store_writer_abort(struct store_writer *w); /* NULL does nothing */
+
+/*
+ * Open the data of an object described by obj (from store_object_head).
+ * The reader holds the object's data open: a concurrent overwrite or delete
+ * does not change what it returns.  RS_ENOTFOUND if the data went away
+ * between head and open (the caller retries the head).
+ */
+int store_reader_open(struct store *s, struct store_reader **out,
+                      const struct store_obj *obj);
+/* Read up to n bytes at off into p; *got is 0 only at end of object.
+ * Every block is checked against its stored checksum: RS_ECORRUPT on a
+ * mismatch, never wrong bytes. */
+int store_reader_read(struct store_reader *r, uint64_t off, void *p,
+                      size_t n, size_t *got);
+void store_reader_close(struct store_reader *r); /* NULL does nothing */
+
+/* RS_ENOTFOUND when there was no object (S3 still answers 204). */
+int store_object_delete(struct store *s, const char *bucket, const char *key);
+
+/* Replace tags / ACL of an existing object atomically (read-modify-write
+ * under the key's lock); RS_ENOTFOUND when there is none. */
+int store_object_set_tags(struct store *s, const char *bucket,
+                          const char *key, const struct rs_kv *tags,
+                          size_t ntags);
+int store_object_set_acl(struct store *s, const char *bucket,
+                         const char *key, const struct store_acl *acl);
+
+/* ------------------------------------------------------------------ */
+/* Listing                                                              */
+/* ------------------------------------------------------------------ */
+
+struct store_list_opts {
+    const char *prefix;      /* NULL or "" for all */
+    const char *delimiter;   /* NULL or "" for none */
+    const char *start_after; /* list keys strictly greater; NULL for none */
+    size_t max_keys;         /* entries + common prefixes, 0 allowed */
+};
+
+/*
+ * One entry of a listing: an object (obj != NULL) or a common prefix
+ * (prefix != NULL).  Both live in the arena.
+ */
+struct store_list_entry {
+    const struct store_obj *obj;
+    const char *prefix;
+};
+
+/*
+ * List bucket in key order, one range scan over the index: calls cb for up
+ * to max_keys entries.  *truncated tells whether more remain, and
+ * *next_out (arena) is the last key or common prefix returned, which the
+ * caller passes as start_after to continue.  Objects under a common
+ * prefix are skipped by seeking, not by reading them.
+ */
+int store_object_list(struct store *s, struct rs_arena *a, const char *bucket,
+                      const struct store_list_opts *o,
+                      int (*cb)(void *arg, const struct store_list_entry *e),
+                      void *arg, bool *truncated, const char **next_out);
+
+/* ------------------------------------------------------------------ */
+/* Multipart uploads                                                    */
+/* ------------------------------------------------------------------ */
+
+struct store_upload {
+    char *bucket;
+    char *key;
+    char *upload_id;
+    int64_t initiated_ns;
+    struct store_obj info;   /* metadata for the final object (class, acl,
+                                headers, meta, tags) */
+};
+
+struct store_part {
+    uint32_t number;         /* 1..10000 */
+    uint64_t size;
+    int64_t mtime_ns;
+    char *etag;              /* hex md5, no quotes */
+    struct rs_kv *checksums;
+    size_t nchecksums;
+};
+
+/* Create an upload; *upload_id_out (arena) is a new unique id. */
+int store_upload_create(struct store *s, struct rs_arena *a,
+                        const char **upload_id_out,
+                        const struct store_upload *u);
+/* RS_ENOTFOUND when there is no such upload for bucket/key. */
+int store_upload_get(struct store *s, struct rs_arena *a,
+                     struct store_upload *out, const char *bucket,
+                     const char *key, const char *upload_id);
+/*
+ * Write one part; same contract as an object writer (commit replaces a
+ * part of the same number).  Commit with store_part_writer_commit.
+ */
+int store_part_writer_open(struct store *s, struct store_writer **out,
+                           const char *bucket, const char *key,
+                           const char *upload_id, uint32_t part_number);
+int store_part_writer_commit(struct store_writer *w,
+                             const struct store_part *info);
+/* Parts in number order with number > marker, up to max (0 = all). */
+int store_part_list(struct store *s, struct rs_arena *a, const char *bucket,
+                    const char *key, const char *upload_id, uint32_t marker,
+                    size_t max,
+                    int (*cb)(void *arg, const struct store_part *p),
+                    void *arg, bool *truncated);
+/*
+ * Make the object from the given parts (numbers strictly increasing, each
+ * existing with the given etag; validated by the caller, re-checked here
+ * under the upload's lock: RS_ECONFLICT if one changed, RS_ENOTFOUND if the
+ * upload is gone).  No data is copied: the object's layout references the
+ * parts' extents; parts not named become garbage.  info carries etag and
+ * metadata for the final object; info->size is set here.
+ */
+int store_upload_complete(struct store *s, const char *bucket,
+                          const char *key, const char *upload_id,
+                          const uint32_t *part_numbers, size_t nparts,
+                          struct store_obj *info);
+/*
+ * The same with the etag (hex md5, no quotes) the caller validated for
+ * each part: a part whose etag differs now is RS_ECONFLICT.  (Added with
+ * the implementation: store_upload_complete alone can re-check the parts
+ * only through info->etag, when it is the S3 multipart etag
+ * "hex(md5(md5_1..md5_N))-N"; it calls this with etags NULL.)
+ */
+int store_upload_complete_etags(struct store *s, const char *bucket,
+                                const char *key, const char *upload_id,
+                                const uint32_t *part_numbers,
+                                const char *const *etags, size_t nparts,
+                                struct store_obj *info);
+int store_upload_abort(struct store *s, const char *bucket, const char *key,
+                       const char *upload_id);
+/*
+ * Uploads of bucket in (key, upload id) order, keys with the prefix, after
+ * (key_marker, upload_id_marker) as S3 defines; same delimiter and paging
+ * contract as store_object_list (next_key/next_upload on truncation).
+ */
+struct store_upload_list_opts {
+    const char *prefix;
+    const char *delimiter;
+    const char *key_marker;
+    const char *upload_id_marker;
+    size_t max_uploads;
+};
+struct store_upload_entry {
+    const struct store_upload *upload;  /* or NULL for a common prefix */
+    const char *prefix;
+};
+int store_upload_list(struct store *s, struct rs_arena *a, const char *bucket,
+                      const struct store_upload_list_opts *o,
+                      int (*cb)(void *arg, const struct store_upload_entry *e),
+                      void *arg, bool *truncated);
+
+/* ------------------------------------------------------------------ */
+/* Statistics for /_roadstore/metrics and health                         */
+/* ------------------------------------------------------------------ */
+
+struct store_stats {
+    uint64_t index_live_bytes;   /* RocksDB estimate-live-data-size */
+    uint64_t index_sst_bytes;    /* total-sst-files-size */
+    uint64_t index_memtable_bytes;
+    uint64_t index_keys_estimate;
+    uint64_t group_used_bytes[2];   /* per enum store_class */
+    uint64_t group_free_bytes[2];
+    uint64_t gc_pending;            /* containers waiting for removal */
+};
+int store_get_stats(struct store *s, struct store_stats *out);
+
+#endif /* STORE_H */
