@@ -352,7 +352,9 @@ static enum s3_errcode body_begin(struct s3_req *r)
     if (!o.checksum_algorithm)
         o.checksum_algorithm = s3_req_header(r, "x-amz-checksum-algorithm");
     for (i = 0; i < sizeof(cks) / sizeof(cks[0]); i++) {
-        const char *v = s3_req_header(r, cks[i].h);
+        const char *v = (r->op->flags & S3_OP_OBJECT_CHECKSUM)
+                            ? NULL
+                            : s3_req_header(r, cks[i].h);
 
         if (v) {
             if (o.header_cksum != S3_CKSUM_NONE)
@@ -403,6 +405,7 @@ static void body_feed(struct s3_req *r, const char *data, size_t n)
         else
             e = s3_error_from_rs(sink_rc, S3E_INTERNAL_ERROR);
         rs_warn("%s: body write failed: %s", r->request_id, rs_err_msg());
+        msg = NULL; /* the table's message, not the decoder's */
     }
     s3_fail(r, e, msg);
 }
@@ -495,9 +498,8 @@ static void error_body(struct s3_req *r)
         (void)rs_buf_xml_escape(&r->rsp_body, r->key);
         (void)rs_buf_puts(&r->rsp_body, "</Key>");
     }
-    if (r->op_state && r->err == S3E_NO_SUCH_UPLOAD) {
-        /* nothing extra */
-    }
+    if (r->err_extra)
+        (void)rs_buf_puts(&r->rsp_body, r->err_extra);
     (void)rs_buf_puts(&r->rsp_body, "<Resource>");
     (void)rs_buf_xml_escape(&r->rsp_body, r->raw_path ? r->raw_path : "/");
     (void)rs_buf_printf(&r->rsp_body,
@@ -681,8 +683,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn,
         /* First call: the headers are complete. */
         r->method = rs_arena_strdup(r->a, method);
         MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, r);
-        if (gw__internal_path(r))
+        if (gw__internal_path(r)) {
+            if (parse_query(r) != S3E_NONE)
+                s3_fail(r, S3E_INVALID_URI, NULL);
             return gw__internal_request(conn, r) ? MHD_YES : MHD_NO;
+        }
         if (request_begin(r) != S3E_NONE)
             return gw__respond(conn, r);
         return MHD_YES;

@@ -343,6 +343,8 @@ struct s3_req {
     struct store_reader *rsp_reader; /* streamed object body, or NULL */
     uint64_t rsp_offset, rsp_length; /* range of rsp_reader to send */
     enum s3_errcode err;         /* error answered, for logs/metrics */
+    const char *err_extra;       /* extra XML elements for the error body
+                                    (arena), e.g. <PartNumber> */
     const char *resource;        /* for error XML: /bucket/key */
 };
 
@@ -351,6 +353,9 @@ enum s3_op_flags {
     S3_OP_BODY_STREAM = 2,  /* body streamed to r->writer via payload */
     S3_OP_BODY_BUFFER = 4,  /* body buffered into r->body (XML) */
     S3_OP_NO_BUCKET = 8,    /* does not load the bucket record */
+    S3_OP_OBJECT_CHECKSUM = 16, /* x-amz-checksum-* headers describe the
+                                   whole object, not this request's body
+                                   (CompleteMultipartUpload) */
 };
 
 /*

@@ -26,7 +26,7 @@
  *     between, which we answer as InvalidPart.
  *   - Whole-object checksum headers (x-amz-checksum-*) on
  *     CompleteMultipartUpload are ignored: we do not keep composite
- *     checksums.
+ *     checksums (the op is marked S3_OP_OBJECT_CHECKSUM).
  */
 #include "ingest/s3_int.h"
 
@@ -138,7 +138,7 @@ static const char *storage_class_or_default(const char *sc)
     return sc && *sc ? sc : "STANDARD";
 }
 
-/* "x-amz-checksum-crc32" for S3_CKSUM_CRC32 (arena). */
+/* "x-amz-checksum-crc32" for the algorithm name "CRC32" (arena). */
 static char *checksum_header_name(struct s3_req *r, const char *alg)
 {
     char *h = rs_arena_sprintf(r->a, "x-amz-checksum-%s", alg);
@@ -533,7 +533,9 @@ static enum s3_errcode complete_authorize(struct s3_req *r)
 
     if ((e = require_perm(r, STORE_PERM_WRITE)))
         return e;
-    return load_upload(r, &st);
+    if ((e = load_upload(r, &st)))
+        return e;
+    return S3E_NONE;
 }
 
 /* Stored parts by number, 1..10000 (arena). */
@@ -740,7 +742,8 @@ static enum s3_errcode complete_execute(struct s3_req *r)
 }
 
 const struct s3_op s3_op_complete_multipart = {
-    "CompleteMultipartUpload", S3_OP_WRITE | S3_OP_BODY_BUFFER,
+    "CompleteMultipartUpload",
+    S3_OP_WRITE | S3_OP_BODY_BUFFER | S3_OP_OBJECT_CHECKSUM,
     complete_authorize, NULL, complete_execute,
 };
 

@@ -63,7 +63,8 @@ struct store_writer {
     uint32_t *crcs;              /* CRCs of the stripe's flushed blocks */
     size_t ncrcs, crccap;
     struct store_layout layout;  /* extents written so far */
-    bool failed;                 /* a write failed; only abort is valid */
+    int failed;                  /* rs_err of a failed write, else 0;
+                                    then only abort is valid */
 };
 
 /* ------------------------------------------------------------------ */
@@ -212,10 +213,10 @@ int store_writer_write(struct store_writer *w, const void *p, size_t n)
     int rc;
 
     if (w->failed)
-        return rs_err_set(RS_EIO, "writer of %s/%s failed earlier",
+        return rs_err_set(w->failed, "writer of %s/%s failed earlier",
                           w->bucket, w->key);
     if (n > w->limit - w->size) {
-        w->failed = true;
+        w->failed = RS_ETOOBIG;
         return rs_err_set(RS_ETOOBIG, "%s/%s: larger than %llu bytes",
                           w->bucket, w->key, (unsigned long long)w->limit);
     }
@@ -246,7 +247,7 @@ int store_writer_write(struct store_writer *w, const void *p, size_t n)
     }
     return RS_OK;
 fail:
-    w->failed = true;
+    w->failed = rc;
     return rc;
 }
 
@@ -320,7 +321,7 @@ static int writer_finish(struct store_writer *w, void **blob_out,
 
     *blob_out = NULL;
     if (w->failed)
-        return rs_err_set(RS_EIO, "writer of %s/%s failed earlier",
+        return rs_err_set(w->failed, "writer of %s/%s failed earlier",
                           w->bucket, w->key);
     if ((rc = writer_flush(w)) != RS_OK)
         return rc;

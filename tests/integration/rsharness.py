@@ -380,8 +380,11 @@ class Server:
 
     def _env(self):
         env = dict(os.environ)
-        env['ROADSTORE_ACCESS_KEY'] = self.access_key
-        env['ROADSTORE_SECRET_KEY'] = self.secret_key
+        env.pop('ROADSTORE_ACCESS_KEY', None)
+        env.pop('ROADSTORE_SECRET_KEY', None)
+        if self.access_key is not None:     # None: let the server generate
+            env['ROADSTORE_ACCESS_KEY'] = self.access_key
+            env['ROADSTORE_SECRET_KEY'] = self.secret_key
         env.update(self.extra_env)
         return env
 
@@ -563,7 +566,7 @@ class Server:
                     model.name if model else '?', http_response.status_code))
 
     def client(self, access_key=None, secret_key=None, anonymous=False,
-               addressing='path', retries=0, **cfg):
+               addressing='path', retries=0, endpoint=None, **cfg):
         """A boto3 S3 client: SigV4, path-style, us-east-1, and by default
         no retries (a retry would hide the first answer); retries counts
         the attempts after the first."""
@@ -579,7 +582,7 @@ class Server:
             kw = dict(aws_access_key_id=access_key or self.access_key,
                       aws_secret_access_key=secret_key or self.secret_key)
         c = boto3.session.Session().client(
-            's3', endpoint_url=self.endpoint, region_name=REGION,
+            's3', endpoint_url=endpoint or self.endpoint, region_name=REGION,
             config=config, **kw)
         c.meta.events.register('after-call.s3', self._check_request_id)
         return c
@@ -807,22 +810,42 @@ class ServerTestCase(unittest.TestCase):
         return r['Body'].read()
 
 
-def _finish(ok):
+def _failed_servers(result):
+    """Servers of the test classes that failed; None if a failure cannot
+    be pinned to one (then every server counts as failed)."""
+    failed = set()
+    for test, _tb in result.failures + result.errors:
+        srv = getattr(test, 'srv', None) or getattr(
+            getattr(test, '__class__', None), 'srv', None)
+        servers = getattr(test, 'servers', None)
+        if isinstance(srv, Server):
+            failed.add(id(srv))
+        elif servers:
+            failed.update(id(s) for s in servers)
+        else:
+            return None
+    return failed
+
+
+def _finish(ok, result=None):
     for s in _servers:
         try:
             if s.proc is not None:
                 s.stop(timeout=30)
         except Exception as e:      # report, keep cleaning up
             print('harness: stopping %s: %s' % (s.name, e), file=sys.stderr)
+    pinned = _failed_servers(result) if (result is not None and not ok) \
+        else set()
     for s in _servers:
-        failed = (not ok) or bool(s.problems)
+        failed = bool(s.problems) or (not ok and (pinned is None or
+                                                  id(s) in pinned))
         if failed or LEAVE:
             print('\nharness: kept server %s\n  log:  %s\n  data: %s\n'
                   '  dir:  %s' % (s.name, s.log_path, s.data, s.root),
                   file=sys.stderr)
             if failed:
                 print('--- last lines of %s ---\n%s\n---' % (
-                    s.log_path, s.log_tail(40)), file=sys.stderr)
+                    s.log_path, s.log_tail(25)), file=sys.stderr)
         else:
             shutil.rmtree(s.root, ignore_errors=True)
 
@@ -837,8 +860,10 @@ def main():
             _bin_from_argv = a.split('=', 1)[1]
         else:
             argv.append(a)
+    # warnings='ignore': boto3's pooled sockets make ResourceWarnings that
+    # drown the report
     prog = unittest.main(module='__main__', argv=argv, exit=False,
-                         verbosity=2)
+                         verbosity=2, warnings='ignore')
     ok = prog.result.wasSuccessful()
-    _finish(ok)
+    _finish(ok, prog.result)
     sys.exit(0 if ok else 1)

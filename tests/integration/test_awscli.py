@@ -81,11 +81,9 @@ def ls_summary(out):
         elif s.startswith('Total Size:'):
             total_size = int(s.split(':')[1])
         elif line[:4].isdigit():
-            # 2024-01-02 03:04:05     123456 key with spaces
-            date, tm, size, key = line.split(None, 3) if len(
-                line.split(None, 3)) == 4 else (None, None, None, None)
-            if key is not None:
-                objs[key] = int(size)
+            # 2024-01-02 03:04:05     123456 key, spaces and all
+            _date, _time, size, key = line.split(None, 3)
+            objs[key] = int(size)
     return total_objects, total_size, objs
 
 

@@ -292,7 +292,9 @@ class ObjectTest(ServerTestCase):
         r = self.s3.head_object(Bucket=self.b, Key='hr', Range='bytes=2-5')
         self.assertEqual(r['ResponseMetadata']['HTTPStatusCode'], 206)
         self.assertEqual(r['ContentLength'], 4)
-        self.assertEqual(r['ContentRange'], 'bytes 2-5/10')
+        # (boto3 1.26's HeadObject output has no ContentRange field)
+        self.assertEqual(r['ResponseMetadata']['HTTPHeaders'].get(
+            'content-range'), 'bytes 2-5/10')
 
     def test_conditional_get_and_head(self):
         data = b'conditional body'

@@ -278,22 +278,19 @@ class HttpTest(ServerTestCase):
         self.assertRaw(r, 204)
 
     def test_virtual_host_style_boto3(self):
-        # boto3 in virtual-host mode signs for BUCKET.localhost:P; the
-        # connection itself goes to 127.0.0.1 (no DNS for *.localhost on
-        # a minimal Debian), with that Host header
-        c = self.srv.client(addressing='virtual')
+        # boto3 against http://localhost:P in virtual-host mode signs for
+        # BUCKET.localhost:P; the connection itself goes to 127.0.0.1 (no
+        # DNS for *.localhost on a minimal Debian), with that Host header
         port = self.srv.port
-        vhost = '%s.localhost:%d' % (self.b, port)
-
-        def before_sign(request, **kw):
-            request.url = request.url.replace(
-                '%s.127.0.0.1:%d' % (self.b, port), vhost)
+        c = self.srv.client(addressing='virtual',
+                            endpoint='http://localhost:%d' % port)
+        seen = []
 
         def before_send(request, **kw):
-            request.url = request.url.replace(vhost, '127.0.0.1:%d' % port)
-            request.headers['Host'] = vhost
+            seen.append(request.headers.get('host'))
+            request.url = request.url.replace(
+                '//%s.localhost:%d' % (self.b, port), '//127.0.0.1:%d' % port)
 
-        c.meta.events.register('before-sign.s3', before_sign)
         c.meta.events.register('before-send.s3', before_send)
         c.put_object(Bucket=self.b, Key='vh/boto', Body=b'virtual')
         self.assertEqual(c.get_object(Bucket=self.b, Key='vh/boto')['Body']
@@ -302,6 +299,8 @@ class HttpTest(ServerTestCase):
             Bucket=self.b, Prefix='vh/boto')['Contents']]
         self.assertEqual(keys, ['vh/boto'])
         self.assertEqual(self.get_bytes(self.b, 'vh/boto'), b'virtual')
+        want = ('%s.localhost:%d' % (self.b, port)).encode()
+        self.assertTrue(seen and all(h == want for h in seen), seen)
 
     # -- limits ----------------------------------------------------------------
 

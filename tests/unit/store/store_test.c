@@ -1,1 +1,1182 @@
-int main(void){return 0;}
+/*
+ * tests/unit/store/store_test.c - the store facade (store/store.c with
+ * writer.c and reader.c) on a real RocksDB and real files in a fresh
+ * temporary directory per test.  No mocks.
+ *
+ * Tests that need a second process (index lock) re-run this program with
+ * a --child-* argument through /proc/self/exe.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define BLOCK 4096u
+#define STRIPE 65536u
+
+/* ------------------------------------------------------------------ */
+/* Fixture                                                              */
+/* ------------------------------------------------------------------ */
+
+struct fx {
+    char dir[256];
+    struct rs_config cfg;
+    struct store *s;
+};
+
+static void cfg_make(struct rs_config *c, const char *dir, uint32_t block,
+                     uint64_t stripe, int gc_delay)
+{
+    rs_config_init(c);
+    free(c->data_dir);
+    c->data_dir = rs_xstrdup(dir);
+    c->block_size = block;
+    c->stripe_size = stripe;
+    c->gc_delay = gc_delay;
+    c->index_cache = 4u << 20;
+    rs_config_finish(c);
+}
+
+static int fx_setup_with(void **state, uint32_t block, uint64_t stripe)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    struct store_bucket b = {.name = "bkt", .region = "us-east-1"};
+
+    snprintf(f->dir, sizeof f->dir, "/tmp/rs-store-test-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    cfg_make(&f->cfg, f->dir, block, stripe, 3600);
+    assert_int_equal(store_open(&f->s, &f->cfg), RS_OK);
+    b.acl.owner = "alice";
+    assert_int_equal(store_bucket_create(f->s, &b), RS_OK);
+    *state = f;
+    return 0;
+}
+
+static int fx_setup(void **state)
+{
+    return fx_setup_with(state, BLOCK, STRIPE);
+}
+
+static int fx_setup_default(void **state)
+{
+    return fx_setup_with(state, 0, 0);  /* 64 KiB blocks, 8 MiB stripes */
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag,
+                 struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    rs_config_dispose(&f->cfg);
+    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static void fx_reopen(struct fx *f)
+{
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(store_open(&f->s, &f->cfg), RS_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+/* ------------------------------------------------------------------ */
+
+static uint8_t *pattern(size_t n, uint32_t seed)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+    return p;
+}
+
+/* Write n bytes in uneven chunks and commit. */
+static int put_obj(struct store *s, const char *bucket, const char *key,
+                   const uint8_t *p, size_t n, const char *cls)
+{
+    struct store_writer *w;
+    struct store_obj info = {0};
+    size_t off = 0, chunk = 7777;
+    int rc;
+
+    if ((rc = store_writer_open(s, &w, bucket, key, cls)) != RS_OK)
+        return rc;
+    while (off < n) {
+        size_t k = n - off < chunk ? n - off : chunk;
+        if ((rc = store_writer_write(w, p + off, k)) != RS_OK) {
+            store_writer_abort(w);
+            return rc;
+        }
+        off += k;
+        chunk = chunk * 3 % 100003 + 1;
+    }
+    assert_int_equal(store_writer_size(w), n);
+    info.etag = "0123456789abcdef0123456789abcdef";
+    info.acl.owner = "alice";
+    return store_writer_commit(w, &info);
+}
+
+static void put_ok(struct store *s, const char *key, const uint8_t *p,
+                   size_t n)
+{
+    assert_int_equal(put_obj(s, "bkt", key, p, n, NULL), RS_OK);
+}
+
+/* Read [off, off+n) through a fresh reader and compare. */
+static void check_range(struct store *s, const char *key, const uint8_t *p,
+                        uint64_t off, size_t n)
+{
+    struct rs_arena *a = rs_arena_new();
+    struct store_obj o;
+    struct store_reader *r;
+    uint8_t *buf = malloc(n + 1);
+    size_t done = 0, got;
+
+    assert_int_equal(store_object_head(s, a, &o, "bkt", key), RS_OK);
+    assert_int_equal(store_reader_open(s, &r, &o), RS_OK);
+    while (done < n) {
+        assert_int_equal(store_reader_read(r, off + done, buf + done,
+                                           n - done, &got), RS_OK);
+        assert_true(got > 0);
+        done += got;
+    }
+    assert_memory_equal(buf, p + off, n);
+    store_reader_close(r);
+    free(buf);
+    rs_arena_free(a);
+}
+
+static void check_obj(struct store *s, const char *key, const uint8_t *p,
+                      size_t n)
+{
+    struct rs_arena *a = rs_arena_new();
+    struct store_obj o;
+    struct store_reader *r;
+    uint8_t tail[8];
+    size_t got;
+
+    assert_int_equal(store_object_head(s, a, &o, "bkt", key), RS_OK);
+    assert_int_equal(o.size, n);
+    if (n)
+        check_range(s, key, p, 0, n);
+    /* At the end: got 0. */
+    assert_int_equal(store_reader_open(s, &r, &o), RS_OK);
+    assert_int_equal(store_reader_read(r, n, tail, sizeof tail, &got), RS_OK);
+    assert_int_equal(got, 0);
+    store_reader_close(r);
+    rs_arena_free(a);
+}
+
+static int count_files_cb_n;
+static int count_cb(const char *p, const struct stat *sb, int flag,
+                    struct FTW *ftw)
+{
+    (void)p;
+    (void)sb;
+    (void)ftw;
+    if (flag == FTW_F)
+        count_files_cb_n++;
+    return 0;
+}
+
+/* Containers in a group directory. */
+static int count_containers(struct fx *f, const char *group)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", f->dir, group);
+    count_files_cb_n = 0;
+    nftw(path, count_cb, 16, FTW_PHYS);
+    return count_files_cb_n;
+}
+
+static char found_path[1024];
+static int find_cb(const char *p, const struct stat *sb, int flag,
+                   struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (flag == FTW_F) {
+        snprintf(found_path, sizeof found_path, "%s", p);
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Put / get                                                            */
+/* ------------------------------------------------------------------ */
+
+static void test_store_put_get_roundtrips_every_size(void **state)
+{
+    struct fx *f = *state;
+    const size_t sizes[] = {0, 1, BLOCK - 1, BLOCK, BLOCK + 1, STRIPE - 1,
+                            STRIPE, STRIPE + 1, 3 * STRIPE + 17,
+                            (3u << 20) + 5};
+    char key[32];
+
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        uint8_t *p = pattern(sizes[i], (uint32_t)i + 1);
+        snprintf(key, sizeof key, "obj-%zu", sizes[i]);
+        put_ok(f->s, key, p, sizes[i]);
+        check_obj(f->s, key, p, sizes[i]);
+        free(p);
+    }
+}
+
+static void test_store_put_get_default_stripe_plus_one(void **state)
+{
+    struct fx *f = *state;
+    size_t n = (8u << 20) + 1;
+    uint8_t *p = pattern(n, 99);
+    struct rs_arena *a = rs_arena_new();
+    struct store_obj o;
+    struct store_layout l;
+
+    put_ok(f->s, "big", p, n);
+    check_obj(f->s, "big", p, n);
+    /* Two stripes: a run of one 8 MiB extent and a run of one 1-byte one. */
+    assert_int_equal(store_object_head(f->s, a, &o, "bkt", "big"), RS_OK);
+    assert_int_equal(store__layout_decode(&l, o._layout, o._layout_len),
+                     RS_OK);
+    assert_int_equal(l.nruns, 2);
+    assert_int_equal(l.runs[0].len, 8u << 20);
+    assert_int_equal(l.runs[1].len, 1);
+    assert_string_equal(l.runs[0].container, l.runs[1].container);
+    store__layout_dispose(&l);
+    rs_arena_free(a);
+    free(p);
+}
+
+static void test_store_layout_of_many_stripes_is_compact(void **state)
+{
+    struct fx *f = *state;
+    size_t n = 40 * STRIPE + 3;
+    uint8_t *p = pattern(n, 5);
+    struct rs_arena *a = rs_arena_new();
+    struct store_obj o;
+    struct store_layout l;
+
+    put_ok(f->s, "many", p, n);
+    assert_int_equal(store_object_head(f->s, a, &o, "bkt", "many"), RS_OK);
+    assert_int_equal(store__layout_decode(&l, o._layout, o._layout_len),
+                     RS_OK);
+    assert_int_equal(l.nruns, 2);
+    assert_int_equal(l.runs[0].count, 40);
+    assert_true(o._layout_len < 128);
+    store__layout_dispose(&l);
+    check_obj(f->s, "many", p, n);
+    rs_arena_free(a);
+    free(p);
+}
+
+static void test_store_range_reads_at_odd_offsets(void **state)
+{
+    struct fx *f = *state;
+    size_t n = 5 * STRIPE + 333;
+    uint8_t *p = pattern(n, 7);
+    const uint64_t offs[] = {0, 1, BLOCK - 1, BLOCK, BLOCK + 1, STRIPE - 3,
+                             STRIPE, 2 * STRIPE + 4095, n - 1, n - 334};
+    const size_t lens[] = {1, 2, 3, BLOCK, BLOCK + 2, STRIPE + 7, 333};
+
+    put_ok(f->s, "r", p, n);
+    for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) {
+        for (size_t j = 0; j < sizeof lens / sizeof *lens; j++) {
+            size_t len = lens[j];
+            if (offs[i] + len > n)
+                len = (size_t)(n - offs[i]);
+            check_range(f->s, "r", p, offs[i], len);
+        }
+    }
+    free(p);
+}
+
+static void test_store_read_past_end_is_short(void **state)
+{
+    struct fx *f = *state;
+    uint8_t *p = pattern(1000, 3), buf[2000];
+    struct rs_arena *a = rs_arena_new();
+    struct store_obj o;
+    struct store_reader *r;
+    size_t got;
+
+    put_ok(f->s, "short", p, 1000);
+    assert_int_equal(store_object_head(f->s, a, &o, "bkt", "short"), RS_OK);
+    assert_int_equal(store_reader_open(f->s, &r, &o), RS_OK);
+    assert_int_equal(store_reader_read(r, 900, buf, sizeof buf, &got),
+                     RS_OK);
+    assert_int_equal(got, 100);
+    assert_memory_equal(buf, p + 900, 100);
+    assert_int_equal(store_reader_read(r, 5000, buf, 10, &got), RS_OK);
+    assert_int_equal(got, 0);
+    store_reader_close(r);
+    rs_arena_free(a);
+    free(p);
+}
+
+static void test_store_metadata_roundtrips(void **state)
+{
+    struct fx *f = *state;
+    struct rs_kv hdr[] = {{"Content-Type", "video/mp4"},
+                          {"Cache-Control", "no-cache"}};
+    struct rs_kv meta[] = {{"camera", "g7-north"}, {"lane", "3"}};
+    struct rs_kv tags[] = {{"plate", "ABC123"}};
+    struct store_grant g = {STORE_GRANTEE_ALL_USERS, NULL, STORE_PERM_READ};
+    struct store_obj info = {0}, o;
+    struct store_writer *w;
+    struct rs_arena *a = rs_arena_new();
+
+    assert_int_equal(store_writer_open(f->s, &w, "bkt", "meta/1",
+                                       "STANDARD_IA"), RS_OK);
+    assert_int_equal(store_writer_write(w, "hello", 5), RS_OK);
+    info.etag = "5d41402abc4b2a76b9719d911017c592";
+    info.headers = hdr;
+    info.nheaders = 2;
+    info.meta = meta;
+    info.nmeta = 2;
+    info.tags = tags;
+    info.ntags = 1;
+    info.acl.owner = "alice";
+    info.acl.grants = &g;
+    info.acl.ngrants = 1;
+    assert_int_equal(store_writer_commit(w, &info), RS_OK);
+    assert_int_equal(info.size, 5);
+
+    assert_int_equal(store_object_head(f->s, a, &o, "bkt", "meta/1"), RS_OK);
+    assert_string_equal(o.bucket, "bkt");
+    assert_string_equal(o.key, "meta/1");
+    assert_int_equal(o.size, 5);
+    assert_true(o.mtime_ns > 0);
+    assert_string_equal(o.etag, info.etag);
+    assert_string_equal(o.storage_class, "STANDARD_IA");
+    assert_int_equal(o.nheaders, 2);
+    assert_string_equal(o.headers[1].name, "Cache-Control");
+    assert_int_equal(o.nmeta, 2);
+    assert_string_equal(o.meta[0].value, "g7-north");
+    assert_int_equal(o.ntags, 1);
+    assert_string_equal(o.tags[0].value, "ABC123");
+    assert_string_equal(o.acl.owner, "alice");
+    assert_int_equal(o.acl.ngrants, 1);
+    assert_int_equal(o.acl.grants[0].kind, STORE_GRANTEE_ALL_USERS);
+    assert_int_equal(o.acl.grants[0].perm, STORE_PERM_READ);
+    assert_int_equal(o.parts_count, 0);
+    /* Low-frequency class: the data is in the low-frequency group. */
+    assert_int_equal(count_containers(f, "low-frequency"), 1);
+    assert_int_equal(count_containers(f, "standard"), 0);
+    rs_arena_free(a);
+}
+
+static void test_store_class_parse_maps_s3_names(void **state)
+{
+    enum store_class c;
+    (void)state;
+
+    assert_int_equal(store_class_parse(&c, "STANDARD"), RS_OK);
+    assert_int_equal(c, STORE_CLASS_STANDARD);
+    assert_int_equal(store_class_parse(&c, "REDUCED_REDUNDANCY"), RS_OK);
+    assert_int_equal(c, STORE_CLASS_STANDARD);
+    assert_int_equal(store_class_parse(&c, NULL), RS_OK);
+    assert_int_equal(c, STORE_CLASS_STANDARD);
+    const char *low[] = {"STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+                         "GLACIER", "GLACIER_IR", "DEEP_ARCHIVE"};
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(store_class_parse(&c, low[i]), RS_OK);
+        assert_int_equal(c, STORE_CLASS_LOW_FREQUENCY);
+    }
+    assert_int_equal(store_class_parse(&c, "PLATINUM"), RS_EINVAL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Overwrite, delete, tags, ACL                                         */
+/* ------------------------------------------------------------------ */
+
+static void test_store_overwrite_keeps_old_reader_bytes(void **state)
+{
+    struct fx *f = *state;
+    size_t n1 = 3 * STRIPE + 11, n2 = 1234;
+    uint8_t *p1 = pattern(n1, 1), *p2 = pattern(n2, 2);
+    uint8_t *buf = malloc(n1);
+    struct rs_arena *a = rs_arena_new();
+    struct store_obj o;
+    struct store_reader *r;
+    size_t got, done = 0;
+
+    put_ok(f->s, "k", p1, n1);
+    assert_int_equal(store_object_head(f->s, a, &o, "bkt", "k"), RS_OK);
+    assert_int_equal(store_reader_open(f->s, &r, &o), RS_OK);
+    put_ok(f->s, "k", p2, n2);
+    check_obj(f->s, "k", p2, n2);
+    /* The old reader reads the old bytes, whole. */
+    while (done < n1) {
+        assert_int_equal(store_reader_read(r, done, buf + done, n1 - done,
+                                           &got), RS_OK);
+        assert_true(got > 0);
+        done += got;
+    }
+    assert_memory_equal(buf, p1, n1);
+    store_reader_close(r);
+    free(buf);
+    free(p1);
+    free(p2);
+    rs_arena_free(a);
+}
+
+static void test_store_overwrite_makes_old_data_garbage(void **state)
+{
+    struct fx *f = *state;
+    uint8_t *p = pattern(100, 1);
+    struct store_stats st;
+
+    put_ok(f->s, "g", p, 100);
+    assert_int_equal(store_get_stats(f->s, &st), RS_OK);
+    assert_int_equal(st.gc_pending, 0);
+    put_ok(f->s, "g", p, 50);
+    assert_int_equal(store_get_stats(f->s, &st), RS_OK);
+    assert_int_equal(st.gc_pending, 1);
+    assert_int_equal(count_containers(f, "standard"), 2);
+    free(p);
+}
+
+static void test_store_delete_removes_object(void **state)
+{
+    struct fx *f = *state;
+    struct rs_arena *a = rs_arena_new();
+    struct store_obj o;
+    struct store_stats st;
+    uint8_t *p = pattern(10, 1);
+
+    put_ok(f->s, "d", p, 10);
+    assert_int_equal(store_object_delete(f->s, "bkt", "d"), RS_OK);
+    assert_int_equal(store_object_head(f->s, a, &o, "bkt", "d"),
+                     RS_ENOTFOUND);
+    assert_int_equal(store_object_delete(f->s, "bkt", "d"), RS_ENOTFOUND);
+    assert_int_equal(store_object_delete(f->s, "nobucket", "d"),
+                     RS_ENOTFOUND);
+    assert_int_equal(store_get_stats(f->s, &st), RS_OK);
+    assert_int_equal(st.gc_pending, 1);
+    /* Empty objects have no container and leave no garbage. */
+    put_ok(f->s, "e", p, 0);
+    assert_int_equal(store_object_delete(f->s, "bkt", "e"), RS_OK);
+    assert_int_equal(store_get_stats(f->s, &st), RS_OK);
+    assert_int_equal(st.gc_pending, 1);
+    free(p);
+    rs_arena_free(a);
+}
+
+static void test_store_set_tags_and_acl_replace_only_them(void **state)
+{
+    struct fx *f = *state;
+    struct rs_kv tags[] = {{"a", "1"}, {"b", "2"}};
+    struct store_grant g = {STORE_GRANTEE_USER, "bob", STORE_PERM_READ_ACP};
+    struct store_acl acl = {"alice", &g, 1};
+    struct rs_arena *a = rs_arena_new();
+    struct store_obj o;
+    uint8_t *p = pattern(5000, 4);
+
+    put_ok(f->s, "t", p, 5000);
+    assert_int_equal(store_object_set_tags(f->s, "bkt", "t", tags, 2), RS_OK);
+    assert_int_equal(store_object_set_acl(f->s, "bkt", "t", &acl), RS_OK);
+    assert_int_equal(store_object_head(f->s, a, &o, "bkt", "t"), RS_OK);
+    assert_int_equal(o.ntags, 2);
+    assert_string_equal(o.tags[1].name, "b");
+    assert_int_equal(o.acl.ngrants, 1);
+    assert_string_equal(o.acl.grants[0].id, "bob");
+    assert_int_equal(o.size, 5000);
+    check_obj(f->s, "t", p, 5000);
+    assert_int_equal(store_object_set_tags(f->s, "bkt", "none", tags, 2),
+                     RS_ENOTFOUND);
+    assert_int_equal(store_object_set_acl(f->s, "bkt", "none", &acl),
+                     RS_ENOTFOUND);
+    free(p);
+    rs_arena_free(a);
+}
+
+static void test_store_max_object_size_is_etoobig(void **state)
+{
+    struct fx *f = *state;
+    struct store_writer *w;
+    uint8_t buf[600] = {0};
+
+    store_close(f->s);
+    f->cfg.max_object_size = 1000;
+    assert_int_equal(store_open(&f->s, &f->cfg), RS_OK);
+    assert_int_equal(store_writer_open(f->s, &w, "bkt", "big", NULL), RS_OK);
+    assert_int_equal(store_writer_write(w, buf, 600), RS_OK);
+    assert_int_equal(store_writer_write(w, buf, 600), RS_ETOOBIG);
+    store_writer_abort(w);
+    assert_int_equal(count_containers(f, "standard"), 0);
+}
+
+static void test_store_writer_abort_leaves_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct store_writer *w;
+    struct rs_arena *a = rs_arena_new();
+    struct store_obj o;
+    struct store_stats st;
+    uint8_t *p = pattern(3 * STRIPE, 9);
+
+    assert_int_equal(store_writer_open(f->s, &w, "bkt", "ab", NULL), RS_OK);
+    assert_int_equal(store_writer_write(w, p, 3 * STRIPE), RS_OK);
+    store_writer_abort(w);
+    assert_int_equal(store_object_head(f->s, a, &o, "bkt", "ab"),
+                     RS_ENOTFOUND);
+    assert_int_equal(count_containers(f, "standard"), 0);
+    fx_reopen(f);
+    assert_int_equal(store_get_stats(f->s, &st), RS_OK);
+    assert_int_equal(st.gc_pending, 0);
+    free(p);
+    rs_arena_free(a);
+}
+
+static void test_store_writer_rejects_bad_input(void **state)
+{
+    struct fx *f = *state;
+    struct store_writer *w;
+    char longkey[1100];
+
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    assert_int_equal(store_writer_open(f->s, &w, "nobucket", "k", NULL),
+                     RS_ENOTFOUND);
+    assert_int_equal(store_writer_open(f->s, &w, "bkt", "k", "GOLD"),
+                     RS_EINVAL);
+    assert_int_equal(store_writer_open(f->s, &w, "bkt", "", NULL),
+                     RS_EINVAL);
+    assert_int_equal(store_writer_open(f->s, &w, "bkt", longkey, NULL),
+                     RS_EINVAL);
+    assert_int_equal(store_writer_open(f->s, &w, "bkt", "bad\xff", NULL),
+                     RS_EINVAL);
+    longkey[1024] = '\0';
+    assert_int_equal(store_writer_open(f->s, &w, "bkt", longkey, NULL),
+                     RS_OK);
+    store_writer_abort(w);
+}
+
+/* ------------------------------------------------------------------ */
+/* Corruption                                                           */
+/* ------------------------------------------------------------------ */
+
+static void test_store_corrupt_byte_gives_ecorrupt(void **state)
+{
+    struct fx *f = *state;
+    size_t n = 2 * STRIPE;
+    uint8_t *p = pattern(n, 11), buf[100], c;
+    struct rs_arena *a = rs_arena_new();
+    struct store_obj o;
+    struct store_reader *r;
+    char path[512];
+    size_t got;
+    int fd;
+
+    put_ok(f->s, "c", p, n);
+    snprintf(path, sizeof path, "%s/standard", f->dir);
+    found_path[0] = '\0';
+    nftw(path, find_cb, 16, FTW_PHYS);
+    assert_true(found_path[0] != '\0');
+    /* Flip one byte in block 3 of the second extent. */
+    fd = open(found_path, O_RDWR);
+    assert_true(fd >= 0);
+    off_t at = (off_t)(STRIPE + 4 * (STRIPE / BLOCK) + 3 * BLOCK + 17);
+    assert_int_equal(pread(fd, &c, 1, at), 1);
+    c ^= 0x40;
+    assert_int_equal(pwrite(fd, &c, 1, at), 1);
+    close(fd);
+
+    assert_int_equal(store_object_head(f->s, a, &o, "bkt", "c"), RS_OK);
+    assert_int_equal(store_reader_open(f->s, &r, &o), RS_OK);
+    /* Other blocks still read fine... */
+    assert_int_equal(store_reader_read(r, 0, buf, sizeof buf, &got), RS_OK);
+    assert_memory_equal(buf, p, sizeof buf);
+    assert_int_equal(store_reader_read(r, STRIPE + 2 * BLOCK, buf, 10, &got),
+                     RS_OK);
+    /* ...the damaged one never returns bytes. */
+    assert_int_equal(store_reader_read(r, STRIPE + 3 * BLOCK + 100, buf, 10,
+                                       &got), RS_ECORRUPT);
+    assert_int_equal(got, 0);
+    assert_int_equal(store_reader_read(r, STRIPE, buf, sizeof buf, &got),
+                     RS_OK);
+    store_reader_close(r);
+    free(p);
+    rs_arena_free(a);
+}
+
+static void test_store_truncated_container_gives_ecorrupt(void **state)
+{
+    struct fx *f = *state;
+    uint8_t *p = pattern(10000, 12), buf[100];
+    struct rs_arena *a = rs_arena_new();
+    struct store_obj o;
+    struct store_reader *r;
+    char path[512];
+    size_t got;
+
+    put_ok(f->s, "t", p, 10000);
+    snprintf(path, sizeof path, "%s/standard", f->dir);
+    nftw(path, find_cb, 16, FTW_PHYS);
+    assert_int_equal(truncate(found_path, 9000), 0);
+    assert_int_equal(store_object_head(f->s, a, &o, "bkt", "t"), RS_OK);
+    assert_int_equal(store_reader_open(f->s, &r, &o), RS_OK);
+    assert_int_equal(store_reader_read(r, 9500, buf, 10, &got), RS_ECORRUPT);
+    store_reader_close(r);
+    free(p);
+    rs_arena_free(a);
+}
+
+/* ------------------------------------------------------------------ */
+/* Listing                                                              */
+/* ------------------------------------------------------------------ */
+
+struct collected {
+    char *items[64];   /* "k:<key>" or "p:<prefix>" */
+    size_t n;
+};
+
+static int collect_cb(void *arg, const struct store_list_entry *e)
+{
+    struct collected *c = arg;
+    char buf[1200];
+    snprintf(buf, sizeof buf, "%s:%s", e->obj ? "k" : "p",
+             e->obj ? e->obj->key : e->prefix);
+    assert_true(c->n < 64);
+    c->items[c->n++] = strdup(buf);
+    return 0;
+}
+
+static void collected_free(struct collected *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->items[i]);
+    c->n = 0;
+}
+
+static void list(struct store *s, struct collected *c, const char *prefix,
+                 const char *delim, const char *after, size_t max,
+                 bool *trunc, const char **next, struct rs_arena *a)
+{
+    struct store_list_opts o = {prefix, delim, after, max};
+    assert_int_equal(store_object_list(s, a, "bkt", &o, collect_cb, c, trunc,
+                                       next), RS_OK);
+}
+
+static const char *const list_keys[] = {
+    "../up",          "a",         "a%2Fb",        "a/b",
+    "a/c/d",          "a/c/e",     "a/d",          "b c",
+    "line\nbreak",    "photos/2024/01/x.jpg",      "photos/2024/02/y.jpg",
+    "photos/readme",  "z",         "\xc3\xbc/x",   "\xe6\x97\xa5\xe6\x9c\xac/\xe8\xaa\x9e",
+};
+#define NLIST (sizeof list_keys / sizeof *list_keys)
+
+static void put_list_keys(struct store *s)
+{
+    /* Insert in reverse to show the order comes from the index. */
+    for (size_t i = NLIST; i-- > 0;)
+        assert_int_equal(put_obj(s, "bkt", list_keys[i],
+                                 (const uint8_t *)"x", 1, NULL), RS_OK);
+}
+
+static void test_store_list_returns_keys_in_byte_order(void **state)
+{
+    struct fx *f = *state;
+    struct rs_arena *a = rs_arena_new();
+    struct collected c = {0};
+    const char *next;
+    bool trunc;
+
+    put_list_keys(f->s);
+    list(f->s, &c, NULL, NULL, NULL, 1000, &trunc, &next, a);
+    assert_int_equal(c.n, NLIST);
+    for (size_t i = 0; i < NLIST; i++) {
+        assert_string_equal(c.items[i] + 2, list_keys[i]);
+        if (i)
+            assert_true(strcmp(list_keys[i - 1], list_keys[i]) < 0);
+    }
+    assert_false(trunc);
+    assert_string_equal(next, "\xe6\x97\xa5\xe6\x9c\xac/\xe8\xaa\x9e");
+    collected_free(&c);
+    rs_arena_free(a);
+}
+
+static void test_store_list_delimiter_rolls_up_common_prefixes(void **state)
+{
+    struct fx *f = *state;
+    struct rs_arena *a = rs_arena_new();
+    struct collected c = {0};
+    const char *next;
+    bool trunc;
+    const char *want[] = {"p:../",     "k:a",       "k:a%2Fb", "p:a/",
+                          "k:b c",     "k:line\nbreak",        "p:photos/",
+                          "k:z",       "p:\xc3\xbc/",
+                          "p:\xe6\x97\xa5\xe6\x9c\xac/"};
+
+    put_list_keys(f->s);
+    list(f->s, &c, "", "/", NULL, 1000, &trunc, &next, a);
+    assert_int_equal(c.n, sizeof want / sizeof *want);
+    for (size_t i = 0; i < c.n; i++)
+        assert_string_equal(c.items[i], want[i]);
+    assert_false(trunc);
+    collected_free(&c);
+
+    /* Within a prefix. */
+    list(f->s, &c, "a/", "/", NULL, 1000, &trunc, &next, a);
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.items[0], "k:a/b");
+    assert_string_equal(c.items[1], "p:a/c/");
+    assert_string_equal(c.items[2], "k:a/d");
+    collected_free(&c);
+
+    list(f->s, &c, "photos/2024/", "/", NULL, 1000, &trunc, &next, a);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.items[0], "p:photos/2024/01/");
+    assert_string_equal(c.items[1], "p:photos/2024/02/");
+    collected_free(&c);
+
+    /* Prefix without delimiter; prefix matching nothing. */
+    list(f->s, &c, "a", NULL, NULL, 1000, &trunc, &next, a);
+    assert_int_equal(c.n, 6);
+    collected_free(&c);
+    list(f->s, &c, "nothing", "/", NULL, 1000, &trunc, &next, a);
+    assert_int_equal(c.n, 0);
+    assert_false(trunc);
+    /* A multi-byte delimiter. */
+    list(f->s, &c, "", "c/", NULL, 1000, &trunc, &next, a);
+    assert_string_equal(c.items[4], "p:a/c/");
+    collected_free(&c);
+    rs_arena_free(a);
+}
+
+static void test_store_list_pages_with_max_keys_and_start_after(void **state)
+{
+    struct fx *f = *state;
+    struct rs_arena *a = rs_arena_new();
+    struct collected all = {0}, page = {0};
+    const char *delims[] = {NULL, "/"};
+
+    put_list_keys(f->s);
+    for (size_t d = 0; d < 2; d++) {
+        for (size_t max = 1; max <= 4; max++) {
+            const char *after = NULL, *next;
+            bool trunc = true;
+            size_t seen = 0, pages = 0;
+
+            list(f->s, &all, NULL, delims[d], NULL, 1000, &trunc, &next, a);
+            assert_false(trunc);
+            trunc = true;
+            while (trunc) {
+                list(f->s, &page, NULL, delims[d], after, max, &trunc, &next,
+                     a);
+                assert_true(page.n <= max);
+                for (size_t i = 0; i < page.n; i++)
+                    assert_string_equal(page.items[i], all.items[seen + i]);
+                seen += page.n;
+                after = next;
+                collected_free(&page);
+                assert_true(++pages < 100);
+            }
+            assert_int_equal(seen, all.n);
+            collected_free(&all);
+        }
+    }
+    rs_arena_free(a);
+}
+
+static void test_store_list_start_after_is_exclusive(void **state)
+{
+    struct fx *f = *state;
+    struct rs_arena *a = rs_arena_new();
+    struct collected c = {0};
+    const char *next;
+    bool trunc;
+
+    put_list_keys(f->s);
+    list(f->s, &c, NULL, NULL, "a/c/d", 2, &trunc, &next, a);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.items[0], "k:a/c/e");
+    assert_string_equal(c.items[1], "k:a/d");
+    assert_true(trunc);
+    assert_string_equal(next, "a/d");
+    collected_free(&c);
+    /* start_after that is not a key, and past everything. */
+    list(f->s, &c, NULL, NULL, "a/c/dd", 1, &trunc, &next, a);
+    assert_string_equal(c.items[0], "k:a/c/e");
+    collected_free(&c);
+    list(f->s, &c, NULL, NULL, "\xff", 10, &trunc, &next, a);
+    assert_int_equal(c.n, 0);
+    assert_false(trunc);
+    /* start_after below the prefix starts at the prefix. */
+    list(f->s, &c, "photos/", NULL, "a", 10, &trunc, &next, a);
+    assert_int_equal(c.n, 3);
+    collected_free(&c);
+    rs_arena_free(a);
+}
+
+static void test_store_list_max_keys_zero_gives_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct rs_arena *a = rs_arena_new();
+    struct collected c = {0};
+    const char *next = "x";
+    bool trunc = true;
+
+    put_list_keys(f->s);
+    list(f->s, &c, NULL, NULL, NULL, 0, &trunc, &next, a);
+    assert_int_equal(c.n, 0);
+    assert_false(trunc);
+    assert_null(next);
+    {
+        struct store_list_opts o = {0};
+        assert_int_equal(store_object_list(f->s, a, "nobucket", &o,
+                                           collect_cb, &c, &trunc, &next),
+                         RS_ENOTFOUND);
+    }
+    rs_arena_free(a);
+}
+
+static void test_store_list_returns_full_metadata(void **state)
+{
+    struct fx *f = *state;
+    struct rs_arena *a = rs_arena_new();
+    uint8_t *p = pattern(777, 1);
+    struct collected c = {0};
+    const char *next;
+    bool trunc;
+
+    assert_int_equal(put_obj(f->s, "bkt", "m", p, 777, "GLACIER"), RS_OK);
+    list(f->s, &c, NULL, NULL, NULL, 10, &trunc, &next, a);
+    assert_int_equal(c.n, 1);
+    collected_free(&c);
+    {
+        struct store_obj o;
+        assert_int_equal(store_object_head(f->s, a, &o, "bkt", "m"), RS_OK);
+        assert_string_equal(o.storage_class, "GLACIER");
+        assert_int_equal(o.size, 777);
+    }
+    free(p);
+    rs_arena_free(a);
+}
+
+/* ------------------------------------------------------------------ */
+/* Buckets and users                                                    */
+/* ------------------------------------------------------------------ */
+
+static int count_bucket_cb(void *arg, const struct store_bucket *b)
+{
+    (void)b;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_store_bucket_lifecycle(void **state)
+{
+    struct fx *f = *state;
+    struct rs_arena *a = rs_arena_new();
+    struct store_bucket b = {.name = "two", .region = "eu"}, got;
+    struct store_grant g = {STORE_GRANTEE_AUTH_USERS, NULL, STORE_PERM_READ};
+    struct store_acl acl = {"bob", &g, 1};
+    int n = 0;
+
+    b.acl.owner = "bob";
+    assert_int_equal(store_bucket_create(f->s, &b), RS_OK);
+    assert_int_equal(store_bucket_create(f->s, &b), RS_EEXIST);
+    assert_int_equal(store_bucket_get(f->s, a, &got, "two"), RS_OK);
+    assert_string_equal(got.name, "two");
+    assert_string_equal(got.region, "eu");
+    assert_string_equal(got.acl.owner, "bob");
+    assert_int_equal(store_bucket_set_acl(f->s, "two", &acl), RS_OK);
+    assert_int_equal(store_bucket_get(f->s, a, &got, "two"), RS_OK);
+    assert_int_equal(got.acl.ngrants, 1);
+    assert_int_equal(got.acl.grants[0].kind, STORE_GRANTEE_AUTH_USERS);
+    assert_int_equal(store_bucket_list(f->s, a, NULL, count_bucket_cb, &n),
+                     RS_OK);
+    assert_int_equal(n, 2);
+    n = 0;
+    assert_int_equal(store_bucket_list(f->s, a, "bob", count_bucket_cb, &n),
+                     RS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_bucket_get(f->s, a, &got, "three"), RS_ENOTFOUND);
+    assert_int_equal(store_bucket_delete(f->s, "two"), RS_OK);
+    assert_int_equal(store_bucket_delete(f->s, "two"), RS_ENOTFOUND);
+    assert_int_equal(store_bucket_get(f->s, a, &got, "two"), RS_ENOTFOUND);
+    rs_arena_free(a);
+}
+
+static void test_store_bucket_delete_conflicts_when_not_empty(void **state)
+{
+    struct fx *f = *state;
+    struct rs_arena *a = rs_arena_new();
+    struct store_upload u = {.bucket = "bkt", .key = "up"};
+    const char *id;
+
+    put_ok(f->s, "x", (const uint8_t *)"1", 1);
+    assert_int_equal(store_bucket_delete(f->s, "bkt"), RS_ECONFLICT);
+    assert_int_equal(store_object_delete(f->s, "bkt", "x"), RS_OK);
+    assert_int_equal(store_upload_create(f->s, a, &id, &u), RS_OK);
+    assert_int_equal(store_bucket_delete(f->s, "bkt"), RS_ECONFLICT);
+    assert_int_equal(store_upload_abort(f->s, "bkt", "up", id), RS_OK);
+    assert_int_equal(store_bucket_delete(f->s, "bkt"), RS_OK);
+    rs_arena_free(a);
+}
+
+static void test_store_commit_into_deleted_bucket_is_enotfound(void **state)
+{
+    struct fx *f = *state;
+    struct store_writer *w;
+    struct store_obj info = {0};
+
+    assert_int_equal(store_writer_open(f->s, &w, "bkt", "late", NULL), RS_OK);
+    assert_int_equal(store_writer_write(w, "abc", 3), RS_OK);
+    assert_int_equal(store_bucket_delete(f->s, "bkt"), RS_OK);
+    assert_int_equal(store_writer_commit(w, &info), RS_ENOTFOUND);
+    /* The writer's container went with it. */
+    assert_int_equal(count_containers(f, "standard"), 0);
+}
+
+static int count_user_cb(void *arg, const struct store_user *u)
+{
+    (void)u;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_store_users_create_get_remove(void **state)
+{
+    struct fx *f = *state;
+    struct store_user u = {0}, got;
+    int n = 0;
+
+    snprintf(u.name, sizeof u.name, "alice");
+    snprintf(u.access_key, sizeof u.access_key, "AKIAALICE");
+    snprintf(u.secret_key, sizeof u.secret_key, "secret");
+    snprintf(u.display_name, sizeof u.display_name, "Alice");
+    u.created_ns = 42;
+    assert_int_equal(store_user_create(f->s, &u), RS_OK);
+    assert_int_equal(store_user_create(f->s, &u), RS_EEXIST);
+    snprintf(u.name, sizeof u.name, "alice2");
+    assert_int_equal(store_user_create(f->s, &u), RS_EEXIST); /* key taken */
+    snprintf(u.access_key, sizeof u.access_key, "AKIAALICE2");
+    assert_int_equal(store_user_create(f->s, &u), RS_OK);
+
+    assert_int_equal(store_user_get(f->s, &got, "alice"), RS_OK);
+    assert_string_equal(got.secret_key, "secret");
+    assert_string_equal(got.display_name, "Alice");
+    assert_int_equal(got.created_ns, 42);
+    assert_int_equal(store_user_by_access_key(f->s, &got, "AKIAALICE2"),
+                     RS_OK);
+    assert_string_equal(got.name, "alice2");
+    assert_int_equal(store_user_by_access_key(f->s, &got, "nope"),
+                     RS_ENOTFOUND);
+    assert_int_equal(store_user_list(f->s, count_user_cb, &n), RS_OK);
+    assert_int_equal(n, 2);
+
+    /* alice owns "bkt" (fixture). */
+    assert_int_equal(store_user_remove(f->s, "alice"), RS_ECONFLICT);
+    assert_int_equal(store_user_remove(f->s, "alice2"), RS_OK);
+    assert_int_equal(store_user_get(f->s, &got, "alice2"), RS_ENOTFOUND);
+    assert_int_equal(store_user_by_access_key(f->s, &got, "AKIAALICE2"),
+                     RS_ENOTFOUND);
+    assert_int_equal(store_bucket_delete(f->s, "bkt"), RS_OK);
+    assert_int_equal(store_user_remove(f->s, "alice"), RS_OK);
+    assert_int_equal(store_user_remove(f->s, "alice"), RS_ENOTFOUND);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reopen, lock, stats                                                  */
+/* ------------------------------------------------------------------ */
+
+static void test_store_reopen_keeps_everything(void **state)
+{
+    struct fx *f = *state;
+    struct rs_arena *a = rs_arena_new();
+    struct store_user u = {0}, gu;
+    struct store_bucket gb;
+    size_t n = 2 * STRIPE + 5;
+    uint8_t *p = pattern(n, 21);
+
+    snprintf(u.name, sizeof u.name, "carol");
+    snprintf(u.access_key, sizeof u.access_key, "AK");
+    assert_int_equal(store_user_create(f->s, &u), RS_OK);
+    put_ok(f->s, "keep/me", p, n);
+    put_ok(f->s, "empty", p, 0);
+    fx_reopen(f);
+    check_obj(f->s, "keep/me", p, n);
+    check_obj(f->s, "empty", p, 0);
+    assert_int_equal(store_user_get(f->s, &gu, "carol"), RS_OK);
+    assert_int_equal(store_bucket_get(f->s, a, &gb, "bkt"), RS_OK);
+    free(p);
+    rs_arena_free(a);
+}
+
+static int run_child(const char *mode, const char *dir)
+{
+    char *argv[] = {"store_test", (char *)mode, (char *)dir, NULL};
+    pid_t pid;
+    int st;
+
+    assert_int_equal(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv,
+                                 environ), 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static void test_store_second_open_is_busy(void **state)
+{
+    struct fx *f = *state;
+    struct store *s2;
+
+    /* Another process. */
+    assert_int_equal(run_child("--child-open", f->dir), 0);
+    /* This process, too. */
+    assert_int_equal(store_open(&s2, &f->cfg), RS_EBUSY);
+    assert_non_null(strstr(rs_err_msg(), "lock"));
+}
+
+static void test_store_stats_reports_index_and_groups(void **state)
+{
+    struct fx *f = *state;
+    struct store_stats st;
+    uint8_t *p = pattern(1000, 1);
+
+    put_ok(f->s, "s", p, 1000);
+    assert_int_equal(store_get_stats(f->s, &st), RS_OK);
+    assert_true(st.index_keys_estimate > 0);
+    assert_true(st.index_memtable_bytes > 0);
+    assert_true(st.group_free_bytes[STORE_CLASS_STANDARD] > 0);
+    assert_true(st.group_free_bytes[STORE_CLASS_LOW_FREQUENCY] > 0);
+    assert_int_equal(st.gc_pending, 0);
+    free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* Child processes                                                      */
+/* ------------------------------------------------------------------ */
+
+static int child_main(const char *mode, const char *dir)
+{
+    struct rs_config c;
+    struct store *s;
+    int rc;
+
+    cfg_make(&c, dir, BLOCK, STRIPE, 3600);
+    rc = store_open(&s, &c);
+    rs_config_dispose(&c);
+    if (strcmp(mode, "--child-open") == 0) {
+        if (rc == RS_OK)
+            store_close(s);
+        return rc == RS_EBUSY && strstr(rs_err_msg(), "another process")
+                   ? 0
+                   : 1;
+    }
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_store_put_get_roundtrips_every_size, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_put_get_default_stripe_plus_one, fx_setup_default,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_layout_of_many_stripes_is_compact, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_range_reads_at_odd_offsets,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_read_past_end_is_short,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_metadata_roundtrips,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test(test_store_class_parse_maps_s3_names),
+        cmocka_unit_test_setup_teardown(
+            test_store_overwrite_keeps_old_reader_bytes, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_overwrite_makes_old_data_garbage, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_delete_removes_object,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_set_tags_and_acl_replace_only_them, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_max_object_size_is_etoobig,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_writer_abort_leaves_nothing,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_writer_rejects_bad_input,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_corrupt_byte_gives_ecorrupt,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_truncated_container_gives_ecorrupt, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_list_returns_keys_in_byte_order, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_list_delimiter_rolls_up_common_prefixes, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_list_pages_with_max_keys_and_start_after, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_list_start_after_is_exclusive, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_list_max_keys_zero_gives_nothing, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_list_returns_full_metadata,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_bucket_lifecycle, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_bucket_delete_conflicts_when_not_empty, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_commit_into_deleted_bucket_is_enotfound, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_users_create_get_remove,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_reopen_keeps_everything,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_second_open_is_busy,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_stats_reports_index_and_groups, fx_setup, fx_teardown),
+    };
+
+    if (argc == 3 && strncmp(argv[1], "--child-", 8) == 0)
+        return child_main(argv[1], argv[2]);
+    rs_log_set_level(RS_LOG_WARN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
