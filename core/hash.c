@@ -29,6 +29,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <zlib.h>
 
 #if defined(__x86_64__)
@@ -452,4 +453,16 @@ void rs_random(void *out, size_t n)
 bool rs_ct_equal(const void *a, const void *b, size_t n)
 {
     return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+/* HMAC-SHA1, for Signature Version 2 only. */
+void rs_hmac_sha1(uint8_t out[20], const void *key, size_t keylen,
+                  const void *msg, size_t msglen)
+{
+    unsigned int len = 20;
+
+    if (!HMAC(EVP_sha1(), key, (int)keylen, msg, msglen, out, &len)) {
+        fprintf(stderr, "roadstore: HMAC-SHA1 failed\n");
+        abort();
+    }
 }

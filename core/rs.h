@@ -153,6 +153,8 @@ void rs_sha1_final(struct rs_sha1 *h, uint8_t out[20]);
 void rs_sha256(uint8_t out[32], const void *p, size_t n);
 void rs_hmac_sha256(uint8_t out[32], const void *key, size_t keylen,
                     const void *msg, size_t msglen);
+void rs_hmac_sha1(uint8_t out[20], const void *key, size_t keylen,
+                  const void *msg, size_t msglen);
 
 /* CRC-32 (zlib polynomial), CRC-32C (Castagnoli) and CRC-64/NVME, all
  * incremental: start with crc = 0 and feed the previous result back. */

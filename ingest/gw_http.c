@@ -269,6 +269,34 @@ static enum s3_errcode parse_addressing(struct s3_req *r)
 /* Authentication                                                       */
 /* ------------------------------------------------------------------ */
 
+/* SigV2: the payload is unsigned; digests are still checked. */
+static enum s3_errcode authenticate_v2(struct s3_req *r,
+                                       const struct s3_auth_input *in)
+{
+    struct s3_auth_v2 v2;
+    const char *msg = NULL;
+    enum s3_errcode e;
+    int rc;
+
+    e = s3_auth_v2_parse(r->a, &v2, in, r->vhost ? r->bucket : NULL, &msg);
+    if (e)
+        return s3_fail(r, e, msg);
+    rc = store_user_by_access_key(r->store, &r->user, v2.access_key);
+    if (rc == RS_ENOTFOUND)
+        return s3_fail(r, S3E_INVALID_ACCESS_KEY_ID, NULL);
+    if (rc)
+        return s3_fail(r, s3_error_from_rs(rc, S3E_INTERNAL_ERROR), NULL);
+    if ((e = s3_auth_v2_verify(&v2, r->user.secret_key)))
+        return s3_fail(r, e, NULL);
+    memset(&r->auth, 0, sizeof(r->auth));
+    snprintf(r->auth.access_key, sizeof(r->auth.access_key), "%s",
+             v2.access_key);
+    r->auth.presigned = v2.presigned;
+    r->auth.payload_mode = S3_PAYLOAD_UNSIGNED;
+    r->authenticated = true;
+    return S3E_NONE;
+}
+
 enum s3_errcode gw__authenticate(struct s3_req *r)
 {
     struct s3_auth_input in = {
@@ -285,6 +313,8 @@ enum s3_errcode gw__authenticate(struct s3_req *r)
     enum s3_errcode e;
     int rc;
 
+    if (s3_auth_v2_present(&in))
+        return authenticate_v2(r, &in);
     e = s3_auth_parse(r->a, &r->auth, &in, &msg);
     if (e)
         return s3_fail(r, e, msg);

@@ -182,6 +182,35 @@ int s3_auth_presign(struct rs_buf *out, const char *access_key,
                     const char *raw_query, const struct rs_kv *headers,
                     size_t nheaders, const char *amz_date, int64_t expires);
 
+/* ------------------------------------------------------------------ */
+/* Signature Version 2 (s3_auth_v2.c)                                   */
+/* ------------------------------------------------------------------ */
+
+struct s3_auth_v2 {
+    char access_key[129];
+    char signature[64];        /* base64 HMAC-SHA1 from the request */
+    bool presigned;            /* query-string form */
+    int64_t when;              /* request date, seconds (header form) */
+    char *string_to_sign;      /* arena */
+    char *alt_string_to_sign;  /* "/bucket/" form of a bucket request, or
+                                  NULL */
+};
+
+/* True when the request is signed with SigV2 (header or query). */
+bool s3_auth_v2_present(const struct s3_auth_input *in);
+/*
+ * Parse and build the string to sign.  vhost_bucket is the bucket taken
+ * from the Host header (virtual-host style), or NULL.  AccessDenied
+ * (malformed, expired: "Request has expired"), RequestTimeTooSkewed.
+ */
+enum s3_errcode s3_auth_v2_parse(struct rs_arena *a, struct s3_auth_v2 *out,
+                                 const struct s3_auth_input *in,
+                                 const char *vhost_bucket,
+                                 const char **msg_out);
+/* S3E_NONE or SignatureDoesNotMatch. */
+enum s3_errcode s3_auth_v2_verify(const struct s3_auth_v2 *v,
+                                  const char *secret_key);
+
 /* Percent-decode n bytes of s into the arena; NULL when malformed
  * (a '%' not followed by two hex digits).  '+' stays '+'. */
 char *s3_url_decode(struct rs_arena *a, const char *s, size_t n);

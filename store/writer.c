@@ -341,6 +341,14 @@ static void writer_unpend(struct store_writer *w, struct idx_batch *b)
     idx_batch_delete(b, k, klen);
 }
 
+/*
+ * Commit an object writer (store.h).  The record takes info's public
+ * fields, except: bucket, key, size, mtime and layout come from the
+ * writer, and storage_class is the one given at open (it chose where the
+ * data went).  On success info->size and info->mtime_ns are set.
+ * RS_ENOTFOUND when the bucket went away; disk and index errors as they
+ * come.  The writer is freed either way; on failure its container too.
+ */
 int store_writer_commit(struct store_writer *w, struct store_obj *info)
 {
     struct store *s = w->s;

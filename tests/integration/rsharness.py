@@ -538,8 +538,11 @@ class Server:
         cmd += [str(a) for a in args]
         e = self._env()
         e.update(env or {})
+        # online, run where there is no ./data: the root credentials then
+        # come from the environment, as for an operator on another host
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                           env=e, cwd=self.root, stdin=subprocess.DEVNULL)
+                           env=e, cwd=self.home if online else self.root,
+                           stdin=subprocess.DEVNULL)
         self._log('admin exit %d: %s' % (r.returncode, ' '.join(cmd)))
         with open(self.log_path, 'a') as f:
             f.write(r.stdout + r.stderr)

@@ -127,6 +127,12 @@ class AdminTest(unittest.TestCase):
                          ['rs-admin-alice'])
         self.assertEqual([x['Name'] for x in b.list_buckets()['Buckets']],
                          ['rs-admin-bob'])
+        # a user who owns buckets is not removed (as radosgw-admin without
+        # --purge-data)
+        r = srv.admin('user', 'remove', 'bob', online=True, check=False)
+        self.assertNotEqual(r.returncode, 0, 'removed a user with buckets')
+        b.delete_object(Bucket='rs-admin-bob', Key='k')
+        b.delete_bucket(Bucket='rs-admin-bob')
         srv.stop()
         # remove bob
         srv.admin('user', 'remove', 'bob', online=False)
@@ -171,6 +177,9 @@ class AdminTest(unittest.TestCase):
                            'ROADSTORE_SECRET_KEY': sk})
         self.assertNotEqual(r.returncode, 0, 'a non-root user created users')
         # remove online: rejected at once
+        c = srv.client(ak, sk)
+        c.delete_object(Bucket='rs-admin-carol', Key='k')
+        c.delete_bucket(Bucket='rs-admin-carol')
         srv.admin('user', 'remove', 'carol', online=True)
         self.assertRejected(srv, ak, sk)
         # what was done online survives a restart

@@ -16,6 +16,7 @@
 #include "store/store_int.h"
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <spawn.h>
@@ -1078,6 +1079,179 @@ static void test_store_stats_reports_index_and_groups(void **state)
     free(p);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* Concurrency                                                          */
+/* ------------------------------------------------------------------ */
+
+#include <pthread.h>
+
+/* Version v of the hot object: 4 bytes of v, then pattern(v). */
+static uint8_t *version_bytes(uint32_t v, size_t *n_out)
+{
+    size_t n = 4 + (v * 7919u) % (3 * STRIPE);
+    uint8_t *p = pattern(n, v);
+    memcpy(p, &v, 4);
+    *n_out = n;
+    return p;
+}
+
+struct race {
+    struct store *s;
+    uint32_t base;
+    atomic_int stop;
+    atomic_int reads;
+};
+
+static void *race_writer(void *arg)
+{
+    struct race *r = arg;
+    for (uint32_t i = 0; i < 15; i++) {
+        size_t n;
+        uint8_t *p = version_bytes(r->base + i, &n);
+        assert_int_equal(put_obj(r->s, "bkt", "hot", p, n, NULL), RS_OK);
+        free(p);
+    }
+    return NULL;
+}
+
+static void *race_reader(void *arg)
+{
+    struct race *r = arg;
+    while (!atomic_load(&r->stop)) {
+        struct rs_arena *a = rs_arena_new();
+        struct store_obj o;
+        struct store_reader *rd;
+        uint8_t *buf, *want;
+        size_t done = 0, got, n;
+        uint32_t v;
+        int rc = store_object_head(r->s, a, &o, "bkt", "hot");
+
+        if (rc == RS_ENOTFOUND) {
+            rs_arena_free(a);
+            continue;
+        }
+        assert_int_equal(rc, RS_OK);
+        rc = store_reader_open(r->s, &rd, &o);
+        if (rc == RS_ENOTFOUND) {   /* collected since the head: retry */
+            rs_arena_free(a);
+            continue;
+        }
+        assert_int_equal(rc, RS_OK);
+        buf = malloc(o.size);
+        while (done < o.size) {
+            assert_int_equal(store_reader_read(rd, done, buf + done,
+                                               o.size - done, &got), RS_OK);
+            assert_true(got > 0);
+            done += got;
+        }
+        store_reader_close(rd);
+        memcpy(&v, buf, 4);
+        want = version_bytes(v, &n);
+        assert_int_equal(n, o.size);
+        assert_memory_equal(buf, want, n);
+        free(want);
+        free(buf);
+        rs_arena_free(a);
+        atomic_fetch_add(&r->reads, 1);
+    }
+    return NULL;
+}
+
+static void test_store_concurrent_overwrites_are_atomic_for_readers(
+    void **state)
+{
+    struct fx *f = *state;
+    struct race r[4];
+    pthread_t w[4], rd[2];
+    struct store_stats st;
+
+    store_close(f->s);
+    f->cfg.gc_delay = 0;    /* collect while readers run */
+    assert_int_equal(store_open(&f->s, &f->cfg), RS_OK);
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 4; i++) {
+        r[i].s = f->s;
+        r[i].base = 1000u * (uint32_t)(i + 1);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_create(&rd[i], NULL, race_reader, &r[0]);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&w[i], NULL, race_writer, &r[i]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(w[i], NULL);
+    atomic_store(&r[0].stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(rd[i], NULL);
+    assert_true(atomic_load(&r[0].reads) > 0);
+    /* 60 commits of one key: 59 replaced containers, all collectable. */
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(store_get_stats(f->s, &st), RS_OK);
+        if (st.gc_pending == 0)
+            break;
+        usleep(50 * 1000);
+    }
+    assert_int_equal(st.gc_pending, 0);
+    assert_int_equal(count_containers(f, "standard"), 1);
+}
+
+struct churn {
+    struct store *s;
+    atomic_int stop;
+    int enotfound;
+};
+
+static void *churn_writer(void *arg)
+{
+    struct churn *c = arg;
+    for (int i = 0; !atomic_load(&c->stop) && i < 2000; i++) {
+        char key[32];
+        int rc;
+        snprintf(key, sizeof key, "k%d", i % 3);
+        rc = put_obj(c->s, "b2", key, (const uint8_t *)"xyz", 3, NULL);
+        if (rc == RS_ENOTFOUND) {
+            c->enotfound++;
+            break;
+        }
+        assert_int_equal(rc, RS_OK);
+        rc = store_object_delete(c->s, "b2", key);
+        assert_true(rc == RS_OK || rc == RS_ENOTFOUND);
+    }
+    return NULL;
+}
+
+static void test_store_bucket_delete_races_commits_safely(void **state)
+{
+    struct fx *f = *state;
+    struct store_bucket b = {.name = "b2"};
+    struct churn c = {.s = f->s};
+    struct rs_arena *a = rs_arena_new();
+    struct collected got = {0};
+    pthread_t t;
+    bool trunc;
+    int rc, tries = 0;
+
+    b.acl.owner = "alice";
+    assert_int_equal(store_bucket_create(f->s, &b), RS_OK);
+    pthread_create(&t, NULL, churn_writer, &c);
+    do {
+        rc = store_bucket_delete(f->s, "b2");
+        assert_true(rc == RS_OK || rc == RS_ECONFLICT);
+        tries++;
+    } while (rc != RS_OK);
+    pthread_join(t, NULL);
+    /* Recreated, the bucket holds nothing left over from the race. */
+    assert_int_equal(store_bucket_create(f->s, &b), RS_OK);
+    {
+        struct store_list_opts o = {.max_keys = 100};
+        assert_int_equal(store_object_list(f->s, a, "b2", &o, collect_cb,
+                                           &got, &trunc, NULL), RS_OK);
+    }
+    assert_int_equal(got.n, 0);
+    assert_true(tries >= 1);
+    rs_arena_free(a);
+}
+
 /* ------------------------------------------------------------------ */
 /* Child processes                                                      */
 /* ------------------------------------------------------------------ */
@@ -1173,6 +1347,12 @@ int main(int argc, char **argv)
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(
             test_store_stats_reports_index_and_groups, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_concurrent_overwrites_are_atomic_for_readers, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_bucket_delete_races_commits_safely, fx_setup,
+            fx_teardown),
     };
 
     if (argc == 3 && strncmp(argv[1], "--child-", 8) == 0)
