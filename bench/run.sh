@@ -69,13 +69,40 @@ free_port() {
 # field LINE KEY -> value of KEY=value in an RSBENCH line
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -1; }
 
-# bench NAME ARGS... : run rsbench, keep its RSBENCH lines in $RAW, set $LAST
+# CPU ticks (user+system, all threads) used so far by the given processes
+cpu_ticks() {
+	local t=0 p v
+	for p in "$@"; do
+		v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || v=0
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+# the processes serving a cell: roadstore, or nginx's master and workers
+target_pids() { # srv|ngx
+	if [ "$1" = srv ]; then
+		echo "${SRV_PID:-}"
+	else
+		echo "$NGX_PID $(cat /proc/"$NGX_PID"/task/*/children 2>/dev/null)"
+	fi
+}
+HZ=$(getconf CLK_TCK)
+
+# bench NAME TARGET ARGS... : run rsbench, keep its RSBENCH lines in $RAW,
+# set $LAST (with the server's CPU seconds and the load average appended)
 bench() {
-	local name=$1
-	shift
-	local out rc
+	local name=$1 target=$2
+	shift 2
+	local out rc pids c0 c1 load
+	pids=$(target_pids "$target")
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	# shellcheck disable=SC2086
+	c0=$(cpu_ticks $pids)
 	out=$(timeout 300 "$RSBENCH" "$@" 2>"$WORK/err.$name")
 	rc=$?
+	# shellcheck disable=SC2086
+	c1=$(cpu_ticks $pids)
+	out=$(echo "$out" | sed "/^RSBENCH /s/\$/ srv_cpu_s=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" 'BEGIN{printf "%.2f", (b - a) / hz}') load1=$load/")
 	{
 		echo "# $name: rsbench $*"
 		echo "$out"
@@ -202,19 +229,25 @@ machine() {
 	echo "- $("$NGINX" -v 2>&1), $(curl-config --version 2>/dev/null), $(gcc --version | head -1)"
 	echo "- roadstore: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo 'no commit yet'), $(cd "$ROOT" && git status --porcelain 2>/dev/null | wc -l) uncommitted paths; binary $(stat -c '%y' "$ROADSTORE" 2>/dev/null | cut -d. -f1)"
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), DUR=${DUR}s per cell"
+	echo "- load average at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "- other busy processes at start: ${TOP_START:-none}; at end: $(foreign_top)"
 }
 
 # ------------------------------------------------------------- disk
 
 DISK_LINES=()
-disk_limits() {
+declare -A DISK_FILES DISK_SEQ
+MD5_MIB=
+disk_limits() { # PHASE (before|after the load)
+	local ph=$1
 	local d=$WORK/disk out
 	mkdir -p "$d"
 	out=$(dd if=/dev/zero of="$d/seq" bs=1M count=1024 oflag=direct conv=fdatasync 2>&1 | tail -1)
-	DISK_LINES+=("| sequential write, 1 GiB, bs=1M, O_DIRECT + fdatasync (\`dd oflag=direct conv=fdatasync\`) | $(echo "$out" | awk -F', ' '{print $NF}') |")
+	DISK_SEQ[$ph]=$(awk -v v="$(echo "$out" | awk -F', ' '{print $(NF-1)}' | sed 's/ s$//')" 'BEGIN{printf "%.0f", 1024 / v}')
+	DISK_LINES+=("| $ph | sequential write, 1 GiB, bs=1M, O_DIRECT + fdatasync (\`dd oflag=direct conv=fdatasync\`) | $(echo "$out" | awk -F', ' '{print $NF}') |")
 	rm -f "$d/seq"
-	out=$(dd if=/dev/zero of="$d/sync4k" bs=4k count=4000 oflag=dsync 2>&1 | tail -1)
-	DISK_LINES+=("| 4 KiB O_DSYNC writes, one file (\`dd bs=4k oflag=dsync\`) | $(echo "$out" | awk -F', ' '{split($NF,a," "); printf "%s %s = %.0f writes/s", a[1], a[2], 4000/$(NF-1)}') |")
+	out=$(dd if=/dev/zero of="$d/sync4k" bs=4k count=1000 oflag=dsync 2>&1 | tail -1)
+	DISK_LINES+=("| $ph | 4 KiB O_DSYNC writes, one file (\`dd bs=4k oflag=dsync\`) | $(echo "$out" | awk -F', ' '{split($NF,a," "); printf "%s %s = %.0f writes/s", a[1], a[2], 1000/$(NF-1)}') |")
 	rm -f "$d/sync4k"
 	# Durable small-file creates, one thread: what a PUT minimally costs the
 	# disk (write, fdatasync, rename into place, fsync of the directory).
@@ -226,7 +259,11 @@ for label, size, n in (("4 KiB", 4096, 2000), ("64 KiB", 65536, 1000), ("1 MiB",
     buf = os.urandom(size)
     dfd = os.open(d, os.O_RDONLY)
     t = time.monotonic()
+    done = 0
     for i in range(n):
+        if i >= 50 and time.monotonic() - t > 3:
+            break
+        done += 1
         tmp = os.path.join(d, "t%d.tmp" % i)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.write(fd, buf)
@@ -235,13 +272,32 @@ for label, size, n in (("4 KiB", 4096, 2000), ("64 KiB", 65536, 1000), ("1 MiB",
         os.rename(tmp, os.path.join(d, "f%d" % i))
         os.fsync(dfd)
     s = time.monotonic() - t
+    n = done
     os.close(dfd)
     for i in range(n):
         os.unlink(os.path.join(d, "f%d" % i))
     print("| %s files, 1 thread: write + fdatasync + rename + fsync(dir) | %.0f files/s, %.1f MiB/s |" % (label, n / s, n * size / s / 1048576))
+    print("DISKFILES %s %.0f" % ({4096: "4K", 65536: "64K", 1 << 20: "1M"}[size], n / s))
 EOF
 )
-	while IFS= read -r l; do DISK_LINES+=("$l"); done <<<"$py"
+	while IFS= read -r l; do
+		case $l in
+		DISKFILES*) set -- $l; DISK_FILES[$ph,$2]=$3 ;;
+		*) DISK_LINES+=("| $ph $l") ;;
+		esac
+	done <<<"$py"
+	[ "$ph" = before ] || return 0
+	# CPU reference: S3's ETag is the MD5 of the body, one core's MD5 speed
+	# bounds what one PUT stream can reach
+	out=$(openssl speed -seconds 2 -bytes 262144 -evp md5 2>/dev/null | tail -1 | awk '{print $2}')
+	MD5_MIB=$(awk -v k="${out%k}" 'BEGIN{printf "%.0f", k * 1000 / 1048576}')
+	DISK_LINES+=("| $ph | CPU reference: MD5 (the ETag) on one core, \`openssl speed -evp md5\`, 256 KiB blocks | $MD5_MIB MiB/s |")
+}
+
+# the busiest processes that are not part of this benchmark
+foreign_top() {
+	ps -eo pid=,pcpu=,comm= --sort=-pcpu |
+		awk -v me="$$" '$3 !~ /^(roadstore|nginx|rsbench|ps|awk|run\.sh|bash)$/ && $2 > 5 {printf "%s%s %s%%", sep, $3, $2; sep=", "; if (++n == 5) exit}'
 }
 
 # --------------------------------------------------------- memory
@@ -266,7 +322,7 @@ mem_run() { # SIZE COUNT
 	: >"$s"
 	sample_rss "$SRV_PID" "$s" &
 	SAMPLER_PID=$!
-	bench "mem-$size" put --endpoint "http://127.0.0.1:$SRV_PORT" --bucket "$BUCKET" \
+	bench "mem-$size" srv put --endpoint "http://127.0.0.1:$SRV_PORT" --bucket "$BUCKET" \
 		--size "$size" --concurrency 32 --count "$count" --prefix "mem/$size/" --timeout 280
 	local put=$LAST
 	sleep 2
@@ -292,6 +348,9 @@ HAVE_RS=1
 [ -x "$ROADSTORE" ] || { HAVE_RS=0; note "no $ROADSTORE: roadstore columns are empty"; }
 
 log "work dir $WORK"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+TOP_START=$(foreign_top)
+[ "${SKIP_DISK:-0}" != 1 ] && disk_limits before
 mkdir -p "$WORK/www/$BUCKET"
 start_nginx "$WORK/www" || exit 1
 if [ $HAVE_RS = 1 ]; then
@@ -307,7 +366,7 @@ for size in $SIZES; do
 	getprefix=
 	for c in $CONCS; do
 		if [ $HAVE_RS = 1 ]; then
-			bench "put-$size-c$c" put --endpoint "http://127.0.0.1:$SRV_PORT" --bucket "$BUCKET" --size "$size" \
+			bench "put-$size-c$c" srv put --endpoint "http://127.0.0.1:$SRV_PORT" --bucket "$BUCKET" --size "$size" \
 				--concurrency "$c" --duration "$DUR" --prefix "p/$size/c$c/" --timeout 120
 			R[put,$size,$c]=$LAST
 			check_server "put-$size-c$c"
@@ -332,13 +391,13 @@ for size in $SIZES; do
 		--size "$size" --count "$nobj" >/dev/null
 	for c in $CONCS; do
 		if [ $HAVE_RS = 1 ]; then
-			bench "get-$size-c$c" get --endpoint "http://127.0.0.1:$SRV_PORT" --bucket "$BUCKET" --size "$size" \
+			bench "get-$size-c$c" srv get --endpoint "http://127.0.0.1:$SRV_PORT" --bucket "$BUCKET" --size "$size" \
 				--concurrency "$c" --duration "$DUR" --prefix "$getprefix" --objects "$nobj" \
 				--random --verify --timeout 120
 			R[get,$size,$c]=$LAST
 			check_server "get-$size-c$c"
 		fi
-		bench "nginx-$size-c$c" get --plain --endpoint "$NG" --bucket "$BUCKET" --size "$size" \
+		bench "nginx-$size-c$c" ngx get --plain --endpoint "$NG" --bucket "$BUCKET" --size "$size" \
 			--concurrency "$c" --duration "$DUR" --prefix "$getprefix" --objects "$nobj" \
 			--random --verify --timeout 120
 		R[ngx,$size,$c]=$LAST
@@ -350,7 +409,8 @@ if [ $HAVE_RS = 1 ] && [ "${SKIP_MEM:-0}" != 1 ]; then
 	mem_run 8M $((BIG_COUNT * 4))
 	mem_run 128M "$BIG_COUNT"
 fi
-[ "${SKIP_DISK:-0}" != 1 ] && disk_limits
+
+[ "${SKIP_DISK:-0}" != 1 ] && disk_limits after
 
 # ----------------------------------------------------------- report
 
@@ -387,14 +447,36 @@ ratio() { # A B
 		echo "| $size | $c | $(cell "$g") | $(cell "$n") | $(ratio "$(field "$g" ops_s)" "$(field "$n" ops_s)") | $(ratio "$(field "$n" p99_ms)" "$(field "$g" p99_ms)") |"
 	done; done
 	echo
-	echo "## PUT vs the disk: roadstore PUT / roadstore GET / nginx GET"
+	echo "## PUT against the disk's own limits"
 	echo
-	echo "| size | conc | PUT/GET ops | PUT/nginx-GET ops |"
-	echo "|---:|---:|---:|---:|"
+	echo "c=1 PUT against one thread doing durable file creates of the same size; best PUT MiB/s (any concurrency) against sequential O_DIRECT writes and one core's MD5."
+	echo
+	echo "The disk is measured before and after the load (it is shared with other work on this machine and varies); ratios use the better of the two."
+	echo
+	echo "| size | PUT c=1 ops/s | disk durable creates/s, 1 thread (before / after) | ratio | best PUT MiB/s | disk seq write MiB/s (before / after) | ratio | MD5 MiB/s, 1 core |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for size in $SIZES; do
+		p1=$(field "${R[put,$size,1]:-}" ops_s)
+		best=0
+		for c in $CONCS; do
+			best=$(awk -v a="$best" -v b="$(field "${R[put,$size,$c]:-}" mib_s)" 'BEGIN{print (b + 0 > a + 0) ? b : a}')
+		done
+		df=$(awk -v a="${DISK_FILES[before,$size]:-0}" -v b="${DISK_FILES[after,$size]:-0}" 'BEGIN{print (a > b) ? a : b}')
+		ds=$(awk -v a="${DISK_SEQ[before]:-0}" -v b="${DISK_SEQ[after]:-0}" 'BEGIN{print (a > b) ? a : b}')
+		echo "| $size | ${p1:-–} | ${DISK_FILES[before,$size]:-–} / ${DISK_FILES[after,$size]:-–} | $(ratio "$p1" "$df") | $best | ${DISK_SEQ[before]:-–} / ${DISK_SEQ[after]:-–} | $(ratio "$best" "$ds") | ${MD5_MIB:-–} |"
+	done
+	echo
+	echo "## Server CPU per cell (user+system seconds of all server threads / cell wall time = cores used)"
+	echo
+	echo "| size | conc | roadstore PUT cores | roadstore GET cores | nginx GET cores | roadstore GET CPU µs/op | nginx GET CPU µs/op | 1-min load at start of GET cell |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for size in $SIZES; do for c in $CONCS; do
-		p=$(field "${R[put,$size,$c]:-}" ops_s)
-		echo "| $size | $c | $(ratio "$p" "$(field "${R[get,$size,$c]:-}" ops_s)") | $(ratio "$p" "$(field "${R[ngx,$size,$c]:-}" ops_s)") |"
+		p=${R[put,$size,$c]:-}
+		g=${R[get,$size,$c]:-}
+		n=${R[ngx,$size,$c]:-}
+		echo "| $size | $c | $(ratio "$(field "$p" srv_cpu_s)" "$(field "$p" secs)") | $(ratio "$(field "$g" srv_cpu_s)" "$(field "$g" secs)") | $(ratio "$(field "$n" srv_cpu_s)" "$(field "$n" secs)") | $(awk -v c="$(field "$g" srv_cpu_s)" -v n="$(field "$g" ok)" 'BEGIN{ if (n > 0) printf "%.0f", c * 1e6 / n; else print "–" }') | $(awk -v c="$(field "$n" srv_cpu_s)" -v n="$(field "$n" ok)" 'BEGIN{ if (n > 0) printf "%.0f", c * 1e6 / n; else print "–" }') | $(field "$g" load1) |"
 	done; done
+	echo
 	if [ ${#MEM_LINES[@]} -gt 0 ]; then
 		echo
 		echo "## Server memory under 32 concurrent streamed uploads (VmRSS sampled every 100 ms)"
@@ -407,8 +489,8 @@ ratio() { # A B
 		echo
 		echo "## The disk's own limits (same file system as the data dir)"
 		echo
-		echo "| measurement | result |"
-		echo "|---|---|"
+		echo "| when | measurement | result |"
+		echo "|---|---|---|"
 		printf '%s\n' "${DISK_LINES[@]}"
 	fi
 	echo

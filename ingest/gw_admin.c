@@ -24,8 +24,11 @@
 
 bool gw__internal_path(struct s3_req *r)
 {
-    r->internal = rs_str_startswith(r->raw_path, "/_roadstore/") ||
-                  !strcmp(r->raw_path, "/_roadstore");
+    /* Only these; any other /_roadstore... path is an S3 request for a
+     * bucket name that S3 rules reject (InvalidBucketName). */
+    r->internal = !strcmp(r->raw_path, "/_roadstore/health") ||
+                  !strcmp(r->raw_path, "/_roadstore/metrics") ||
+                  rs_str_startswith(r->raw_path, ADMIN_PREFIX);
     return r->internal;
 }
 
@@ -205,9 +208,6 @@ bool gw__internal_request(struct MHD_Connection *conn, struct s3_req *r)
             return gw__respond(conn, r) == MHD_YES;
         }
         admin_dispatch(r);
-    } else {
-        r->op = &admin;
-        rsp_text(r, 404, "text/plain", "not found\n");
     }
     return gw__respond(conn, r) == MHD_YES;
 }

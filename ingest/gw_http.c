@@ -192,13 +192,22 @@ static enum s3_errcode parse_query(struct s3_req *r)
     while (*p) {
         const char *end = strchr(p, '&');
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *eq = memchr(p, '=', n);
+        const char *eq;
         struct s3_param prm;
 
         if (n) {
-            prm.name = s3_url_decode(r->a, p, eq ? (size_t)(eq - p) : n);
+            /* '+' is a space in a query string, as the SigV4 canonical
+             * query reads it (and RGW, MinIO); clients send %2B for '+'. */
+            char *plain = rs_arena_strndup(r->a, p, n);
+
+            for (char *c = plain; *c; c++)
+                if (*c == '+')
+                    *c = ' ';
+            eq = memchr(plain, '=', n);
+            prm.name = s3_url_decode(r->a, plain,
+                                     eq ? (size_t)(eq - plain) : n);
             prm.value = eq ? s3_url_decode(r->a, eq + 1,
-                                           n - (size_t)(eq - p) - 1)
+                                           n - (size_t)(eq - plain) - 1)
                            : rs_arena_strdup(r->a, "");
             if (!prm.name || !prm.value)
                 return S3E_INVALID_URI;
@@ -316,6 +325,9 @@ enum s3_errcode gw__authenticate(struct s3_req *r)
     if (s3_auth_v2_present(&in))
         return authenticate_v2(r, &in);
     e = s3_auth_parse(r->a, &r->auth, &in, &msg);
+    if (e == S3E_AUTH_HEADER_MALFORMED && r->auth.region[0])
+        r->err_extra = rs_arena_sprintf(r->a, "<Region>%s</Region>",
+                                        r->cfg->region);
     if (e)
         return s3_fail(r, e, msg);
     if (r->auth.anonymous)
@@ -374,7 +386,8 @@ static enum s3_errcode body_begin(struct s3_req *r)
     } else if (!te && (r->op->flags & S3_OP_BODY_STREAM)) {
         return s3_fail(r, S3E_MISSING_CONTENT_LENGTH, NULL);
     }
-    o.auth = r->authenticated ? &r->auth : NULL;
+    /* Anonymous aws-chunked bodies still need their framing removed. */
+    o.auth = &r->auth;
     o.content_md5 = s3_req_header(r, "Content-MD5");
     o.decoded_length = s3_req_header(r, "x-amz-decoded-content-length");
     o.trailer = s3_req_header(r, "x-amz-trailer");
@@ -596,9 +609,14 @@ enum MHD_Result gw__respond(struct MHD_Connection *conn, struct s3_req *r)
     MHD_add_response_header(rsp, "x-amz-request-id", r->request_id);
     MHD_add_response_header(rsp, "x-amz-id-2", r->request_id);
     MHD_add_response_header(rsp, "Server", "roadstore");
-    for (i = 0; i < r->nrsp_headers; i++)
+    for (i = 0; i < r->nrsp_headers; i++) {
+        const char *v = r->rsp_headers[i].value;
+
+        /* libmicrohttpd 0.9.75 refuses empty values; "name: " + one
+         * space is read back as empty by every HTTP parser (OWS). */
         MHD_add_response_header(rsp, r->rsp_headers[i].name,
-                                r->rsp_headers[i].value);
+                                *v ? v : " ");
+    }
     ret = MHD_queue_response(conn, (unsigned)r->status, rsp);
     MHD_destroy_response(rsp);
     return ret;
@@ -697,6 +715,16 @@ static void request_execute(struct s3_req *r)
         s3_fail(r, e, NULL);
 }
 
+/* Whether a body follows the headers (Content-Length > 0 or chunked). */
+static bool request_has_body(const struct s3_req *r)
+{
+    const char *cl = s3_req_header(r, "Content-Length");
+
+    if (s3_req_header(r, "Transfer-Encoding"))
+        return true;
+    return cl && strcmp(cl, "0") != 0;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn,
                                  const char *url, const char *method,
                                  const char *version, const char *upload_data,
@@ -718,8 +746,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn,
                 s3_fail(r, S3E_INVALID_URI, NULL);
             return gw__internal_request(conn, r) ? MHD_YES : MHD_NO;
         }
-        if (request_begin(r) != S3E_NONE)
-            return gw__respond(conn, r);
+        if (request_begin(r) != S3E_NONE && request_has_body(r))
+            return gw__respond(conn, r); /* before the body: MHD closes */
+        /* A body-less request is answered on the final call, even when it
+         * failed already: queued now, MHD would close the connection. */
         return MHD_YES;
     }
     if (r->internal)
@@ -730,7 +760,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn,
         *upload_data_size = 0;
         return MHD_YES;
     }
-    request_execute(r);
+    if (r->err == S3E_NONE)
+        request_execute(r);
     return gw__respond(conn, r);
 }
 

@@ -1084,8 +1084,9 @@ static char *signed_list(const struct rs_kv *headers, size_t n)
                 (void)rs_buf_puts(&b, ";"); /* no limit: cannot fail */
             (void)rs_buf_puts(&b, names[i]);
         }
-        free(names[i]);
     }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
     out = rs_buf_detach(&b, NULL);
     rs_buf_dispose(&b);

@@ -679,6 +679,17 @@ static enum s3_errcode complete_execute(struct s3_req *r)
     numbers = rs_arena_alloc(r->a, n * sizeof(*numbers));
     etags = rs_arena_alloc(r->a, n * sizeof(*etags));
     sizes = rs_arena_alloc(r->a, n * sizeof(*sizes));
+    /* Every named part must exist with its ETag before sizes are judged:
+     * InvalidPart wins over EntityTooSmall, as in S3. */
+    for (i = 0; i < n; i++) {
+        const struct store_part *sp = parts[i].number <= MP_MAX_PART_NUMBER
+                                          ? t.by_number[parts[i].number]
+                                          : NULL;
+
+        if (!sp || !parts[i].etag || strcasecmp(parts[i].etag, sp->etag) ||
+            !part_checksums_match(&parts[i], sp))
+            return s3_fail(r, S3E_INVALID_PART, NULL);
+    }
     rs_md5_init(&h);
     for (i = 0; i < n; i++) {
         const struct store_part *sp = parts[i].number <= MP_MAX_PART_NUMBER

@@ -68,6 +68,14 @@ fi
 cleanup() { if [ "$own_prc" = 1 ]; then rm -f "$prc"; fi; }
 trap cleanup EXIT
 
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
-echo "deps.sh: done"
+# apt and dpkg talk a lot; keep it in a log and show it when something fails
+log=$(mktemp /tmp/roadstore-deps.XXXXXX.log)
+t0=$(date +%s)
+if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } \
+     >"$log" 2>&1; then
+  tail -60 "$log" >&2
+  echo "deps.sh: apt-get failed (whole log: $log)" >&2
+  exit 1
+fi
+rm -f "$log"
+echo "deps.sh: installed ${#missing[@]} packages (with their dependencies) in $(( $(date +%s) - t0 ))s"

@@ -186,7 +186,9 @@ int idx_property(uint64_t *out, struct idx *ix, const char *name)
  * lengths before; the bound only keeps a bug from overflowing). */
 static void kput(char *out, size_t *n, const char *s, size_t len)
 {
-    if (*n + len > IDX_KEY_MAX)
+    if (*n >= IDX_KEY_MAX)
+        return;
+    if (len > IDX_KEY_MAX - *n)
         len = IDX_KEY_MAX - *n;
     memcpy(out + *n, s, len);
     *n += len;

@@ -464,5 +464,50 @@ class HttpTest(ServerTestCase):
                                    Bucket=self.b, Key=key)
 
 
+class IdleTimeoutTest(ServerTestCase):
+    """[server] idle_timeout from a config file: an idle connection is
+    closed, a busy one is not."""
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        fd, cls.conf = tempfile.mkstemp(prefix='rs-idle-', suffix='.conf')
+        with os.fdopen(fd, 'w') as f:
+            f.write('[server]\nidle_timeout = 2\n')
+        cls.server_args = ('--config', cls.conf)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        os.unlink(cls.conf)
+
+    def test_idle_connection_is_closed(self):
+        s = socket.create_connection(('127.0.0.1', self.srv.port), timeout=30)
+        try:
+            t0 = time.time()
+            s.settimeout(20)
+            try:
+                d = s.recv(1)
+            except ConnectionResetError:
+                d = b''
+            self.assertEqual(d, b'')
+            self.assertLess(time.time() - t0, 10, 'idle connection kept '
+                            'open far past idle_timeout = 2')
+        finally:
+            s.close()
+
+    def test_connection_in_use_is_kept(self):
+        conn = http.client.HTTPConnection('127.0.0.1', self.srv.port,
+                                          timeout=30)
+        self.s3.create_bucket(Bucket='rs-idle')
+        for i in range(6):
+            r = self.srv.request('PUT', '/rs-idle/k%d' % i, body=b'x',
+                                 conn=conn)
+            self.assertRaw(r, 200)
+            time.sleep(0.5)
+        conn.close()
+
+
 if __name__ == '__main__':
     H.main()

@@ -27,6 +27,12 @@ MODULES = ('@aws-sdk/client-s3', '@aws-sdk/lib-storage')
 def node_env():
     env = dict(os.environ)
     env['PATH'] = H.SYS_PATH + ':' + env.get('PATH', '')
+    # Node trusts its own CA list, not the system's: on a machine whose
+    # way out goes through a proxy with a local CA, npm needs the system
+    # bundle too
+    bundle = '/etc/ssl/certs/ca-certificates.crt'
+    if not env.get('NODE_EXTRA_CA_CERTS') and os.path.exists(bundle):
+        env['NODE_EXTRA_CA_CERTS'] = bundle
     return env
 
 
