@@ -575,9 +575,12 @@ enum MHD_Result gw__respond(struct MHD_Connection *conn, struct s3_req *r)
         st->length = r->rsp_length;
         memcpy(st->request_id, r->request_id, sizeof(st->request_id));
         r->rsp_reader = NULL;
-        rsp = MHD_create_response_from_callback(st->length, GW_STREAM_BLOCK,
-                                                stream_read_cb, st,
-                                                stream_free_cb);
+        /* MHD callocs a buffer of the block size per response: no larger
+         * than the body, so small GETs do not zero 256 KiB each. */
+        rsp = MHD_create_response_from_callback(
+            st->length, st->length < GW_STREAM_BLOCK ? (size_t)st->length
+                                                     : GW_STREAM_BLOCK,
+            stream_read_cb, st, stream_free_cb);
         if (!rsp) {
             stream_free_cb(st);
             return MHD_NO;
@@ -920,8 +923,10 @@ int gw_start(struct gw **out, const struct rs_config *cfg, struct store *s)
         MHD_OPTION_NOTIFY_CONNECTION, connection_cb, g,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
+        /* The pool holds headers and the read buffer; MHD zeroes it for
+         * every request, so it costs per request: keep it small. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(cfg->max_header_bytes + 256 * 1024),
+        (size_t)(cfg->max_header_bytes + 32 * 1024),
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024),
         MHD_OPTION_END);
