@@ -507,7 +507,7 @@ static enum s3_errcode chunk_header(struct s3_payload *p,
         s++;
         while (s < end && (*s == ' ' || *s == '\t'))
             s++;
-        next = memchr(s, ';', (size_t)(end - s));
+        next = s < end ? memchr(s, ';', (size_t)(end - s)) : NULL;
         if (next == NULL)
             next = end;
         name = s;
