@@ -134,7 +134,11 @@ bool s3_acl_allows(const struct s3_req *r, const struct store_acl *acl,
 {
     size_t i;
 
-    if (r->authenticated && acl->owner && !strcmp(acl->owner, r->user.name))
+    /* The owner may always read and change the ACL; reading and writing
+     * data needs a grant like anyone else's (an owner who removed their
+     * own grant is refused, as in S3). */
+    if (r->authenticated && acl->owner && !strcmp(acl->owner, r->user.name) &&
+        (perm & ~(unsigned)(STORE_PERM_READ_ACP | STORE_PERM_WRITE_ACP)) == 0)
         return true;
     for (i = 0; i < acl->ngrants; i++) {
         const struct store_grant *g = &acl->grants[i];

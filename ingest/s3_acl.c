@@ -5,11 +5,13 @@
  *
  * A stored ACL is an owner plus explicit grants.  Canned ACLs are
  * expanded to grants when set (the owner's FULL_CONTROL included), so
- * GetAcl shows exactly what S3 would.  The owner is always allowed
- * (s3_acl_allows), as the owner can always change the ACL in S3.
+ * GetAcl shows exactly what S3 would.  The owner may always read and
+ * change the ACL (s3_acl_allows), as in S3; data access needs a grant.
+ * Grants by email address are resolved to the user when set.
  */
 #include "ingest/s3_int.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -73,6 +75,41 @@ static enum s3_errcode canned(struct s3_req *r, struct store_acl *acl,
     return S3E_NONE;
 }
 
+struct email_match {
+    const char *email;
+    char name[sizeof(((struct store_user *)0)->name)];
+};
+
+static int match_email(void *arg, const struct store_user *u)
+{
+    struct email_match *m = arg;
+
+    if (!u->email[0] || strcasecmp(u->email, m->email))
+        return 0;
+    snprintf(m->name, sizeof(m->name), "%s", u->name);
+    return 1; /* found: stop the scan */
+}
+
+/*
+ * The user with this email address, for grants by emailAddress (a scan of
+ * the users: grants by email are rare and users few).  Into *name_out
+ * (arena); UnresolvableGrantByEmailAddress when no user has it.
+ */
+static enum s3_errcode user_by_email(struct s3_req *r, const char *email,
+                                     const char **name_out)
+{
+    struct email_match m = { .email = email };
+    int rc = store_user_list(r->store, match_email, &m);
+
+    if (rc == 1) {
+        *name_out = rs_arena_strdup(r->a, m.name);
+        return S3E_NONE;
+    }
+    if (rc)
+        return s3_error_from_rs(rc, S3E_INTERNAL_ERROR);
+    return s3_fail(r, S3E_UNRESOLVABLE_GRANT_BY_EMAIL, NULL);
+}
+
 /* One x-amz-grant-* value: id="a", uri="...", emailAddress="..." list. */
 static enum s3_errcode grant_header(struct s3_req *r, struct store_acl *acl,
                                     const char *v, unsigned perm)
@@ -116,9 +153,16 @@ static enum s3_errcode grant_header(struct s3_req *r, struct store_acl *acl,
                 add_grant(r, acl, STORE_GRANTEE_AUTH_USERS, NULL, perm);
             else
                 return s3_fail(r, S3E_INVALID_ARGUMENT, "Invalid group uri");
+        } else if (klen == 12 && !strncasecmp(eq - 12, "emailAddress", 12)) {
+            const char *name;
+            enum s3_errcode e = user_by_email(r, val, &name);
+
+            if (e)
+                return e;
+            add_grant(r, acl, STORE_GRANTEE_USER, name, perm);
         } else {
-            return s3_fail(r, S3E_NOT_IMPLEMENTED,
-                           "Grants by email address are not supported");
+            return s3_fail(r, S3E_INVALID_ARGUMENT,
+                           "Invalid grantee type in the grant header");
         }
     }
     return S3E_NONE;
@@ -182,17 +226,26 @@ void s3_xml_owner(struct s3_req *r, struct rs_buf *b, const char *elem,
     (void)rs_buf_printf(b, "</%s>", elem);
 }
 
+/*
+ * Group grants are listed before user grants (pass 0, then pass 1), each
+ * in the order they were set: RGW's order, which ceph/s3-tests compares
+ * grant by grant (public-read: AllUsers READ, then the owner's
+ * FULL_CONTROL).
+ */
 static void render_acl(struct s3_req *r, const struct store_acl *acl)
 {
     struct rs_buf *b = &r->rsp_body;
-    size_t i, j;
+    size_t j, k;
 
     s3_rsp_xml_begin(r);
     (void)rs_buf_puts(b, "<AccessControlPolicy " S3_XMLNS ">");
     s3_xml_owner(r, b, "Owner", acl->owner);
     (void)rs_buf_puts(b, "<AccessControlList>");
-    for (i = 0; i < acl->ngrants; i++) {
-        const struct store_grant *g = &acl->grants[i];
+    for (k = 0; k < 2 * acl->ngrants; k++) {
+        const struct store_grant *g = &acl->grants[k % acl->ngrants];
+
+        if ((k < acl->ngrants) != (g->kind != STORE_GRANTEE_USER))
+            continue;
 
         for (j = 0; j < sizeof(perms) / sizeof(perms[0]); j++) {
             if (g->perm == STORE_PERM_FULL_CONTROL ? j != 0
@@ -262,9 +315,14 @@ static enum s3_errcode acl_from_xml(struct s3_req *r, struct store_acl *acl,
             add_grant(r, acl, STORE_GRANTEE_ALL_USERS, NULL, p);
         } else if (uri && !strcmp(uri, URI_AUTH_USERS)) {
             add_grant(r, acl, STORE_GRANTEE_AUTH_USERS, NULL, p);
-        } else if (s3_xml_child(ge, "EmailAddress")) {
-            return s3_fail(r, S3E_NOT_IMPLEMENTED,
-                           "Grants by email address are not supported");
+        } else if (s3_xml_child_text(ge, "EmailAddress")) {
+            const char *name;
+            enum s3_errcode e = user_by_email(
+                r, s3_xml_child_text(ge, "EmailAddress"), &name);
+
+            if (e)
+                return e;
+            add_grant(r, acl, STORE_GRANTEE_USER, name, p);
         } else {
             return S3E_MALFORMED_ACL;
         }

@@ -98,13 +98,20 @@ static enum s3_errcode create_execute(struct s3_req *r)
         return e;
     rc = store_bucket_create(r->store, &b);
     if (rc == RS_EEXIST) {
-        if (store_bucket_get(r->store, r->a, &old, r->bucket) == RS_OK &&
-            !strcmp(old.acl.owner, r->user.name))
+        if (store_bucket_get(r->store, r->a, &old, r->bucket) != RS_OK ||
+            strcmp(old.acl.owner, r->user.name))
+            return S3E_BUCKET_ALREADY_EXISTS;
+        /* S3's legacy rule for its first region: re-creating a bucket you
+         * own answers 200 and resets its ACL; every other region answers
+         * BucketAlreadyOwnedByYou. */
+        if (strcmp(r->cfg->region, "us-east-1"))
             return S3E_BUCKET_ALREADY_OWNED_BY_YOU;
-        return S3E_BUCKET_ALREADY_EXISTS;
-    }
-    if (rc)
+        rc = store_bucket_set_acl(r->store, r->bucket, &b.acl);
+        if (rc)
+            return s3_error_from_rs(rc, S3E_NO_SUCH_BUCKET);
+    } else if (rc) {
         return s3_error_from_rs(rc, S3E_INTERNAL_ERROR);
+    }
     s3_rsp_headerf(r, "Location", "/%s", r->bucket);
     r->status = 200;
     return S3E_NONE;

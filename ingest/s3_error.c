@@ -127,6 +127,10 @@ static const struct s3_error_def s3_errors[S3E_COUNT] = {
         "The operation is not valid for the current state of the object." },
     [S3E_CONDITIONAL_REQUEST_CONFLICT] = { 409, "ConditionalRequestConflict",
         "A conflicting operation occurred." },
+    [S3E_UNRESOLVABLE_GRANT_BY_EMAIL] = { 400,
+        "UnresolvableGrantByEmailAddress",
+        "The e-mail address you provided does not match any account on "
+        "record." },
 };
 
 const struct s3_error_def *s3_error_def(enum s3_errcode e)

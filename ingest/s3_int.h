@@ -69,6 +69,7 @@ enum s3_errcode {
     S3E_INSUFFICIENT_STORAGE,        /* 507 InsufficientStorage */
     S3E_INVALID_OBJECT_STATE,        /* 403 InvalidObjectState */
     S3E_CONDITIONAL_REQUEST_CONFLICT,/* 409 */
+    S3E_UNRESOLVABLE_GRANT_BY_EMAIL, /* 400 UnresolvableGrantByEmailAddress */
     S3E_COUNT
 };
 
@@ -424,7 +425,8 @@ void s3_rsp_xml_begin(struct s3_req *r);
  * msg may be NULL for the table's default. */
 enum s3_errcode s3_fail(struct s3_req *r, enum s3_errcode e, const char *msg);
 
-/* Permission check against an ACL (owner implicit FULL_CONTROL). */
+/* Permission check against an ACL.  The owner is implicitly allowed
+ * READ_ACP and WRITE_ACP only; READ and WRITE need a grant. */
 bool s3_acl_allows(const struct s3_req *r, const struct store_acl *acl,
                    unsigned perm);
 

@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define S3_XMLNS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
 #define S3_MAX_KEYS 1000
@@ -99,6 +100,14 @@ static enum s3_errcode list_execute_kind(struct s3_req *r,
     if (enc && strcmp(enc, "url"))
         return s3_fail(r, S3E_INVALID_ARGUMENT, "Invalid Encoding Method "
                        "specified in Request");
+    /* allow-unordered (RGW's extension, which ceph/s3-tests checks): our
+     * listings are always ordered, so it changes nothing, except that it
+     * cannot be combined with a delimiter. */
+    if (s3_req_param(r, "allow-unordered") &&
+        !strcasecmp(s3_req_param(r, "allow-unordered"), "true") &&
+        s3_req_param(r, "delimiter") && *s3_req_param(r, "delimiter"))
+        return s3_fail(r, S3E_INVALID_ARGUMENT, "allow-unordered cannot be "
+                       "used with a delimiter");
     c.url = enc != NULL;
     c.owner = kind != LIST_V2;
     if ((e = parse_max(r, "max-keys", &o.max_keys)))
@@ -117,12 +126,12 @@ static enum s3_errcode list_execute_kind(struct s3_req *r,
         c.owner = fo && !strcmp(fo, "true");
         token = s3_req_param(r, "continuation-token");
         start_after = s3_req_param(r, "start-after");
-        if (token) {
+        if (token && *token) {
             size_t tl = strlen(token);
             uint8_t *dec = rs_arena_alloc(r->a, tl + 1);
             int n = rs_base64_decode(dec, tl + 1, token, tl);
 
-            if (n < 0 || !*token)
+            if (n < 0)
                 return s3_fail(r, S3E_INVALID_ARGUMENT,
                                "The continuation token provided is "
                                "incorrect");

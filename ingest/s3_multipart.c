@@ -48,6 +48,8 @@ struct mp_state {
     const char *upload_id;       /* the uploadId parameter */
     uint32_t part_number;        /* UploadPart, UploadPartCopy */
     struct store_upload upload;  /* loaded in authorize */
+    bool gone;                   /* Complete: the upload no longer exists
+                                    (perhaps completed already) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -526,15 +528,35 @@ const struct s3_op s3_op_upload_part_copy = {
 /* CompleteMultipartUpload: POST /bucket/key?uploadId=ID                */
 /* ------------------------------------------------------------------ */
 
+/*
+ * A missing upload is not an error yet: S3 answers a repeated
+ * CompleteMultipartUpload of an upload it completed with the same result
+ * (clients retry completions that timed out), so complete_execute decides
+ * once it has the part list.
+ */
 static enum s3_errcode complete_authorize(struct s3_req *r)
 {
-    struct mp_state *st;
+    struct mp_state *st = rs_arena_alloc(r->a, sizeof(*st));
+    const char *id = s3_req_param(r, "uploadId");
     enum s3_errcode e;
+    int rc;
 
     if ((e = require_perm(r, STORE_PERM_WRITE)))
         return e;
-    if ((e = load_upload(r, &st)))
-        return e;
+    if (!id || !*id)
+        return s3_fail(r, S3E_NO_SUCH_UPLOAD, NULL);
+    memset(st, 0, sizeof(*st));
+    st->upload_id = id;
+    r->op_state = st;
+    rc = store_upload_get(r->store, r->a, &st->upload, r->bucket, r->key,
+                          id);
+    if (rc == RS_ENOTFOUND) {
+        rs_err_clear();
+        st->gone = true;
+        return S3E_NONE;
+    }
+    if (rc)
+        return s3_fail(r, s3_error_from_rs(rc, S3E_NO_SUCH_UPLOAD), NULL);
     return S3E_NONE;
 }
 
@@ -649,6 +671,58 @@ static char *object_location(struct s3_req *r)
     return s;
 }
 
+static void complete_result(struct s3_req *r, const char *etag)
+{
+    xml_open(r, "CompleteMultipartUploadResult");
+    s3_xml_elem(&r->rsp_body, "Location", object_location(r));
+    s3_xml_elem(&r->rsp_body, "Bucket", r->bucket);
+    s3_xml_elem(&r->rsp_body, "Key", r->key);
+    xml_etag(r, &r->rsp_body, etag);
+    xml_close(r, "CompleteMultipartUploadResult");
+    r->status = 200;
+}
+
+/*
+ * Complete of an upload that no longer exists: when the object at the key
+ * is the multipart object these parts make (its ETag is the MD5 of the
+ * named parts' MD5s, "-N"), the upload was completed with this very list
+ * and the answer is the same success; otherwise NoSuchUpload.
+ */
+static enum s3_errcode complete_again(struct s3_req *r,
+                                      const struct req_part *parts, size_t n)
+{
+    struct store_obj o;
+    struct rs_md5 h;
+    uint8_t md5[16], pmd5[16];
+    char hex[33];
+    size_t i;
+    int rc;
+
+    rc = store_object_head(r->store, r->a, &o, r->bucket, r->key);
+    if (rc == RS_ENOTFOUND) {
+        rs_err_clear();
+        return s3_fail(r, S3E_NO_SUCH_UPLOAD, NULL);
+    }
+    if (rc)
+        return s3_fail(r, s3_error_from_rs(rc, S3E_NO_SUCH_UPLOAD), NULL);
+    if (o.parts_count != n)
+        return s3_fail(r, S3E_NO_SUCH_UPLOAD, NULL);
+    rs_md5_init(&h);
+    for (i = 0; i < n; i++) {
+        if (!parts[i].etag || !etag_to_md5(parts[i].etag, pmd5)) {
+            rs_md5_final(&h, md5);
+            return s3_fail(r, S3E_NO_SUCH_UPLOAD, NULL);
+        }
+        rs_md5_update(&h, pmd5, sizeof(pmd5));
+    }
+    rs_md5_final(&h, md5);
+    rs_hex(hex, md5, sizeof(md5));
+    if (strcmp(o.etag, rs_arena_sprintf(r->a, "%s-%zu", hex, n)))
+        return s3_fail(r, S3E_NO_SUCH_UPLOAD, NULL);
+    complete_result(r, o.etag);
+    return S3E_NONE;
+}
+
 static enum s3_errcode complete_execute(struct s3_req *r)
 {
     struct mp_state *st = r->op_state;
@@ -668,6 +742,8 @@ static enum s3_errcode complete_execute(struct s3_req *r)
 
     if ((e = parse_complete_body(r, &parts, &n)))
         return e;
+    if (st->gone)
+        return complete_again(r, parts, n);
     t.r = r;
     t.by_number = rs_arena_alloc(r->a, (MP_MAX_PART_NUMBER + 1) *
                                            sizeof(*t.by_number));
@@ -742,13 +818,7 @@ static enum s3_errcode complete_execute(struct s3_req *r)
     if (rc)
         return s3_fail(r, s3_error_from_rs(rc, S3E_NO_SUCH_UPLOAD), NULL);
 
-    xml_open(r, "CompleteMultipartUploadResult");
-    s3_xml_elem(&r->rsp_body, "Location", object_location(r));
-    s3_xml_elem(&r->rsp_body, "Bucket", r->bucket);
-    s3_xml_elem(&r->rsp_body, "Key", r->key);
-    xml_etag(r, &r->rsp_body, info.etag);
-    xml_close(r, "CompleteMultipartUploadResult");
-    r->status = 200;
+    complete_result(r, info.etag);
     return S3E_NONE;
 }
 

@@ -347,6 +347,37 @@ static enum s3_errcode put_authorize(struct s3_req *r)
     return S3E_NONE;
 }
 
+/*
+ * Conditional write (PutObject with If-Match / If-None-Match): checked
+ * against the current object before any body byte is read.  If-Match
+ * needs an object whose ETag matches ("*": any object); If-None-Match
+ * fails when one matches ("*": when any exists).  PreconditionFailed
+ * otherwise.  The check and the commit are not one atomic step: a write
+ * that lands in between is not detected (that needs the store's commit to
+ * compare the current version).
+ */
+static enum s3_errcode put_conditional_authorize(struct s3_req *r)
+{
+    const char *im = s3_req_header(r, "If-Match");
+    const char *inm = s3_req_header(r, "If-None-Match");
+    struct store_obj o;
+    enum s3_errcode e;
+    int rc;
+
+    if ((e = put_authorize(r)))
+        return e;
+    if (!im && !inm)
+        return S3E_NONE;
+    rc = store_object_head(r->store, r->a, &o, r->bucket, r->key);
+    if (rc && rc != RS_ENOTFOUND)
+        return s3_error_from_rs(rc, S3E_NO_SUCH_KEY);
+    if (im && (rc == RS_ENOTFOUND || !s3_etag_matches(im, o.etag)))
+        return S3E_PRECONDITION_FAILED;
+    if (inm && rc == RS_OK && s3_etag_matches(inm, o.etag))
+        return S3E_PRECONDITION_FAILED;
+    return S3E_NONE;
+}
+
 static enum s3_errcode put_begin(struct s3_req *r)
 {
     struct put_state *st = rs_arena_alloc(r->a, sizeof(*st));
@@ -413,8 +444,8 @@ static enum s3_errcode put_execute(struct s3_req *r)
 }
 
 const struct s3_op s3_op_put_object = {
-    "PutObject", S3_OP_WRITE | S3_OP_BODY_STREAM, put_authorize, put_begin,
-    put_execute,
+    "PutObject", S3_OP_WRITE | S3_OP_BODY_STREAM, put_conditional_authorize,
+    put_begin, put_execute,
 };
 
 /* ------------------------------------------------------------------ */
@@ -868,19 +899,33 @@ static enum s3_errcode tagging_write_authorize(struct s3_req *r)
     return S3E_NONE;
 }
 
+static int tag_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct rs_kv *)a)->name,
+                  ((const struct rs_kv *)b)->name);
+}
+
+/* Tags are listed sorted by key, whatever order they were set in (as RGW
+ * keeps them; ceph/s3-tests compares the list). */
 static enum s3_errcode get_tagging_execute(struct s3_req *r)
 {
     struct get_state *st = r->op_state;
+    struct rs_kv *tags = NULL;
     size_t i;
 
+    if (st->obj.ntags) {
+        tags = rs_arena_alloc(r->a, st->obj.ntags * sizeof(*tags));
+        memcpy(tags, st->obj.tags, st->obj.ntags * sizeof(*tags));
+        qsort(tags, st->obj.ntags, sizeof(*tags), tag_cmp);
+    }
     s3_rsp_xml_begin(r);
     (void)rs_buf_puts(&r->rsp_body,
                       "<Tagging xmlns=\"http://s3.amazonaws.com/doc/"
                       "2006-03-01/\"><TagSet>");
     for (i = 0; i < st->obj.ntags; i++) {
         (void)rs_buf_puts(&r->rsp_body, "<Tag>");
-        s3_xml_elem(&r->rsp_body, "Key", st->obj.tags[i].name);
-        s3_xml_elem(&r->rsp_body, "Value", st->obj.tags[i].value);
+        s3_xml_elem(&r->rsp_body, "Key", tags[i].name);
+        s3_xml_elem(&r->rsp_body, "Value", tags[i].value);
         (void)rs_buf_puts(&r->rsp_body, "</Tag>");
     }
     (void)rs_buf_puts(&r->rsp_body, "</TagSet></Tagging>");

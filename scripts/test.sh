@@ -151,7 +151,7 @@ if [ $run_fuzz = 1 ]; then
         for f in "${fuzzers[@]}"; do
           n=$(basename "$f")
           rc=$(cat "build-fuzz/fuzz-logs/$n.rc" 2>/dev/null || echo 99)
-          stats=$(grep -E 'stat::number_of_executed_runs' "build-fuzz/fuzz-logs/$n.log" | awk '{print $2}')
+          stats=$(grep -E 'stat::number_of_executed_units' "build-fuzz/fuzz-logs/$n.log" | awk '{print $2}')
           if [ "$rc" = 0 ]; then
             fp=$((fp + 1)); echo "fuzz: $n ok (${stats:-?} runs)"
           else

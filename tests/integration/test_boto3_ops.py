@@ -50,10 +50,17 @@ class BucketTest(ServerTestCase):
         for x in r['Buckets']:
             self.assertIsInstance(x['CreationDate'], datetime.datetime)
 
-    def test_create_existing_own_bucket_is_bucket_already_owned_by_you(self):
+    def test_recreate_own_bucket_in_us_east_1_resets_acl(self):
+        # AWS: "if you re-create an existing bucket that you already own in
+        # the North Virginia Region, Amazon S3 returns 200 OK and resets the
+        # bucket access control lists"; elsewhere BucketAlreadyOwnedByYou.
         b = self.new_bucket()
-        self.assertS3Error('BucketAlreadyOwnedByYou', 409,
-                           self.s3.create_bucket, Bucket=b)
+        self.s3.put_bucket_acl(Bucket=b, ACL='public-read')
+        self.assertEqual(len(self.s3.get_bucket_acl(Bucket=b)['Grants']), 2)
+        r = self.s3.create_bucket(Bucket=b)
+        self.assertEqual(r['ResponseMetadata']['HTTPStatusCode'], 200)
+        grants = self.s3.get_bucket_acl(Bucket=b)['Grants']
+        self.assertEqual([g['Permission'] for g in grants], ['FULL_CONTROL'])
 
     def test_invalid_bucket_names_are_rejected(self):
         bad = ['ab', 'a' * 64, 'UpperCase', 'under_score', '192.168.5.4',

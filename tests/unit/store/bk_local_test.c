@@ -9,8 +9,8 @@
 #include <cmocka.h>
 
 #include "store/store_backend.h"
+#include "store_fixture.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,19 +19,18 @@
 
 #define NAME "c0ffee0123456789abcdef0123456789"
 
-struct fx {
+struct bk_fx {
     char dir[256];
     char d1[300], d2[300];
     struct store_bk_group *g;
 };
 
-static int fx_setup(void **state)
+static int bk_fx_setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
+    struct bk_fx *f = calloc(1, sizeof *f);
     const char *dirs[2];
 
-    snprintf(f->dir, sizeof f->dir, "/tmp/rs-bk-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    fx_tmpdir_create(f->dir, sizeof f->dir, "bk");
     snprintf(f->d1, sizeof f->d1, "%s/disk1/standard", f->dir);
     snprintf(f->d2, sizeof f->d2, "%s/disk2/standard", f->dir);
     dirs[0] = f->d1;
@@ -41,27 +40,18 @@ static int fx_setup(void **state)
     return 0;
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
+static int bk_fx_teardown(void **state)
 {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int fx_teardown(void **state)
-{
-    struct fx *f = *state;
+    struct bk_fx *f = *state;
     bk_local_ops.group_close(f->g);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    fx_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }
 
 static void test_bk_local_group_open_creates_dirs(void **state)
 {
-    struct fx *f = *state;
+    struct bk_fx *f = *state;
     struct stat st;
 
     assert_int_equal(stat(f->d1, &st), 0);
@@ -72,7 +62,7 @@ static void test_bk_local_group_open_creates_dirs(void **state)
 
 static void test_bk_local_append_read_stat_sync(void **state)
 {
-    struct fx *f = *state;
+    struct bk_fx *f = *state;
     struct store_bk_file *w, *r;
     char buf[64];
     size_t got;
@@ -111,7 +101,7 @@ static void test_bk_local_append_read_stat_sync(void **state)
 
 static void test_bk_local_path_is_fanned_out_by_name(void **state)
 {
-    struct fx *f = *state;
+    struct bk_fx *f = *state;
     struct store_bk_file *w;
     char p1[512], p2[512];
     struct stat st;
@@ -129,7 +119,7 @@ static void test_bk_local_path_is_fanned_out_by_name(void **state)
 
 static void test_bk_local_names_spread_over_dirs(void **state)
 {
-    struct fx *f = *state;
+    struct bk_fx *f = *state;
     char name[40];
     int in1 = 0;
 
@@ -151,7 +141,7 @@ static void test_bk_local_names_spread_over_dirs(void **state)
 
 static void test_bk_local_errors_map_to_rs_codes(void **state)
 {
-    struct fx *f = *state;
+    struct bk_fx *f = *state;
     struct store_bk_file *w;
 
     assert_int_equal(bk_local_ops.open(&w, f->g, NAME, STORE_BK_READ),
@@ -174,7 +164,7 @@ static void test_bk_local_errors_map_to_rs_codes(void **state)
 
 static void test_bk_local_open_reader_survives_remove(void **state)
 {
-    struct fx *f = *state;
+    struct bk_fx *f = *state;
     struct store_bk_file *w, *r;
     char buf[4];
     size_t got;
@@ -192,7 +182,7 @@ static void test_bk_local_open_reader_survives_remove(void **state)
 
 static void test_bk_local_statfs_reports_space(void **state)
 {
-    struct fx *f = *state;
+    struct bk_fx *f = *state;
     uint64_t used, avail;
 
     assert_int_equal(bk_local_ops.statfs(f->g, &used, &avail), RS_OK);
@@ -221,19 +211,21 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bk_local_group_open_creates_dirs,
-                                        fx_setup, fx_teardown),
+                                        bk_fx_setup, bk_fx_teardown),
         cmocka_unit_test_setup_teardown(test_bk_local_append_read_stat_sync,
-                                        fx_setup, fx_teardown),
+                                        bk_fx_setup, bk_fx_teardown),
         cmocka_unit_test_setup_teardown(
-            test_bk_local_path_is_fanned_out_by_name, fx_setup, fx_teardown),
+            test_bk_local_path_is_fanned_out_by_name, bk_fx_setup,
+            bk_fx_teardown),
         cmocka_unit_test_setup_teardown(test_bk_local_names_spread_over_dirs,
-                                        fx_setup, fx_teardown),
+                                        bk_fx_setup, bk_fx_teardown),
         cmocka_unit_test_setup_teardown(test_bk_local_errors_map_to_rs_codes,
-                                        fx_setup, fx_teardown),
+                                        bk_fx_setup, bk_fx_teardown),
         cmocka_unit_test_setup_teardown(
-            test_bk_local_open_reader_survives_remove, fx_setup, fx_teardown),
+            test_bk_local_open_reader_survives_remove, bk_fx_setup,
+            bk_fx_teardown),
         cmocka_unit_test_setup_teardown(test_bk_local_statfs_reports_space,
-                                        fx_setup, fx_teardown),
+                                        bk_fx_setup, bk_fx_teardown),
         cmocka_unit_test(test_bk_registry_finds_local_and_refuses_duplicates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,41 +10,31 @@
 #include <cmocka.h>
 
 #include "store/idx_int.h"
+#include "store_fixture.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct fx {
+struct idx_fx {
     char dir[256];
     struct idx *ix;
 };
 
-static int fx_setup(void **state)
+static int idx_fx_setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/rs-idx-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    struct idx_fx *f = calloc(1, sizeof *f);
+    fx_tmpdir_create(f->dir, sizeof f->dir, "idx");
     assert_int_equal(idx_open(&f->ix, f->dir, 1u << 20), RS_OK);
     *state = f;
     return 0;
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
+static int idx_fx_teardown(void **state)
 {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int fx_teardown(void **state)
-{
-    struct fx *f = *state;
+    struct idx_fx *f = *state;
     idx_close(f->ix);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    fx_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }
@@ -58,7 +48,7 @@ static void put(struct idx *ix, const char *k, size_t kl, const char *v)
 
 static void test_idx_batch_applies_puts_and_deletes_atomically(void **state)
 {
-    struct fx *f = *state;
+    struct idx_fx *f = *state;
     struct idx_batch *b;
     char *v;
     size_t vl;
@@ -86,7 +76,7 @@ static void test_idx_batch_applies_puts_and_deletes_atomically(void **state)
 
 static void test_idx_iter_stays_within_prefix(void **state)
 {
-    struct fx *f = *state;
+    struct idx_fx *f = *state;
     struct idx_iter *it;
     const char *keys[] = {"a/1", "b/", "b/1", "b/2", "b0", "c/"};
     size_t n = 0, kl;
@@ -109,7 +99,7 @@ static void test_idx_iter_stays_within_prefix(void **state)
 
 static void test_idx_upload_keys_order_by_key_then_id(void **state)
 {
-    struct fx *f = *state;
+    struct idx_fx *f = *state;
     char k[IDX_KEY_MAX], p[IDX_KEY_MAX];
     size_t kl, pl, n = 0;
     struct idx_iter *it;
@@ -181,7 +171,7 @@ static struct idx_shardmap *three_shards(void)
 
 static void test_idx_objects_route_by_shard_map(void **state)
 {
-    struct fx *f = *state;
+    struct idx_fx *f = *state;
     struct idx_shardmap *m = three_shards();
     const char *keys[] = {"a", "f/zz", "g", "hello", "o\xff", "p", "zz",
                           "\xe6\x97\xa5"};
@@ -237,7 +227,7 @@ static void test_idx_objects_route_by_shard_map(void **state)
 
 static void test_idx_keys_are_stored_verbatim(void **state)
 {
-    struct fx *f = *state;
+    struct idx_fx *f = *state;
     struct idx_shard one = {0, "", idx_shard_engine(NULL)};
     struct idx_shardmap m = {&one, 1};
     const char *keys[] = {"../etc/passwd", "a%2Fb", "sp ace", "new\nline",
@@ -260,7 +250,7 @@ static void test_idx_keys_are_stored_verbatim(void **state)
 
 static void test_idx_second_open_is_busy(void **state)
 {
-    struct fx *f = *state;
+    struct idx_fx *f = *state;
     struct idx *ix2;
 
     assert_int_equal(idx_open(&ix2, f->dir, 1u << 20), RS_EBUSY);
@@ -270,7 +260,7 @@ static void test_idx_second_open_is_busy(void **state)
 
 static void test_idx_reopen_keeps_records(void **state)
 {
-    struct fx *f = *state;
+    struct idx_fx *f = *state;
     char *v;
     size_t vl;
     uint64_t keys;
@@ -289,22 +279,23 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
-            test_idx_batch_applies_puts_and_deletes_atomically, fx_setup,
-            fx_teardown),
+            test_idx_batch_applies_puts_and_deletes_atomically, idx_fx_setup,
+            idx_fx_teardown),
         cmocka_unit_test_setup_teardown(test_idx_iter_stays_within_prefix,
-                                        fx_setup, fx_teardown),
+                                        idx_fx_setup, idx_fx_teardown),
         cmocka_unit_test_setup_teardown(
-            test_idx_upload_keys_order_by_key_then_id, fx_setup, fx_teardown),
+            test_idx_upload_keys_order_by_key_then_id, idx_fx_setup,
+            idx_fx_teardown),
         cmocka_unit_test(test_idx_garbage_key_roundtrips_and_sorts_by_time),
         cmocka_unit_test(test_idx_part_keys_sort_numerically),
         cmocka_unit_test_setup_teardown(test_idx_objects_route_by_shard_map,
-                                        fx_setup, fx_teardown),
+                                        idx_fx_setup, idx_fx_teardown),
         cmocka_unit_test_setup_teardown(test_idx_keys_are_stored_verbatim,
-                                        fx_setup, fx_teardown),
+                                        idx_fx_setup, idx_fx_teardown),
         cmocka_unit_test_setup_teardown(test_idx_second_open_is_busy,
-                                        fx_setup, fx_teardown),
+                                        idx_fx_setup, idx_fx_teardown),
         cmocka_unit_test_setup_teardown(test_idx_reopen_keeps_records,
-                                        fx_setup, fx_teardown),
+                                        idx_fx_setup, idx_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,215 +10,21 @@
 
 #include "store/store.h"
 #include "store/store_int.h"
+#include "store_fixture.h"
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
-
-#define BLOCK 4096u
-#define STRIPE 65536u
-
-/* ------------------------------------------------------------------ */
-/* Fixture                                                              */
-/* ------------------------------------------------------------------ */
-
-struct fx {
-    char dir[256];
-    struct rs_config cfg;
-    struct store *s;
-};
-
-static void cfg_make(struct rs_config *c, const char *dir, uint32_t block,
-                     uint64_t stripe, int gc_delay)
-{
-    rs_config_init(c);
-    free(c->data_dir);
-    c->data_dir = rs_xstrdup(dir);
-    c->block_size = block;
-    c->stripe_size = stripe;
-    c->gc_delay = gc_delay;
-    c->index_cache = 4u << 20;
-    rs_config_finish(c);
-}
-
-static int fx_setup_with(void **state, uint32_t block, uint64_t stripe)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    struct store_bucket b = {.name = "bkt", .region = "us-east-1"};
-
-    snprintf(f->dir, sizeof f->dir, "/tmp/rs-store-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    cfg_make(&f->cfg, f->dir, block, stripe, 3600);
-    assert_int_equal(store_open(&f->s, &f->cfg), RS_OK);
-    b.acl.owner = "alice";
-    assert_int_equal(store_bucket_create(f->s, &b), RS_OK);
-    *state = f;
-    return 0;
-}
-
-static int fx_setup(void **state)
-{
-    return fx_setup_with(state, BLOCK, STRIPE);
-}
-
-static int fx_setup_default(void **state)
-{
-    return fx_setup_with(state, 0, 0);  /* 64 KiB blocks, 8 MiB stripes */
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int fx_teardown(void **state)
-{
-    struct fx *f = *state;
-    store_close(f->s);
-    rs_config_dispose(&f->cfg);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static void fx_reopen(struct fx *f)
-{
-    store_close(f->s);
-    f->s = NULL;
-    assert_int_equal(store_open(&f->s, &f->cfg), RS_OK);
-}
+/* Short names for the fixture's geometry (fx_setup), used throughout. */
+#define BLOCK FX_BLOCK
+#define STRIPE FX_STRIPE
 
 /* ------------------------------------------------------------------ */
-/* Helpers                                                              */
-/* ------------------------------------------------------------------ */
-
-static uint8_t *pattern(size_t n, uint32_t seed)
-{
-    uint8_t *p = malloc(n ? n : 1);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (uint8_t)x;
-    }
-    return p;
-}
-
-/* Write n bytes in uneven chunks and commit. */
-static int put_obj(struct store *s, const char *bucket, const char *key,
-                   const uint8_t *p, size_t n, const char *cls)
-{
-    struct store_writer *w;
-    struct store_obj info = {0};
-    size_t off = 0, chunk = 7777;
-    int rc;
-
-    if ((rc = store_writer_open(s, &w, bucket, key, cls)) != RS_OK)
-        return rc;
-    while (off < n) {
-        size_t k = n - off < chunk ? n - off : chunk;
-        if ((rc = store_writer_write(w, p + off, k)) != RS_OK) {
-            store_writer_abort(w);
-            return rc;
-        }
-        off += k;
-        chunk = chunk * 3 % 100003 + 1;
-    }
-    assert_int_equal(store_writer_size(w), n);
-    info.etag = "0123456789abcdef0123456789abcdef";
-    info.acl.owner = "alice";
-    return store_writer_commit(w, &info);
-}
-
-static void put_ok(struct store *s, const char *key, const uint8_t *p,
-                   size_t n)
-{
-    assert_int_equal(put_obj(s, "bkt", key, p, n, NULL), RS_OK);
-}
-
-/* Read [off, off+n) through a fresh reader and compare. */
-static void check_range(struct store *s, const char *key, const uint8_t *p,
-                        uint64_t off, size_t n)
-{
-    struct rs_arena *a = rs_arena_new();
-    struct store_obj o;
-    struct store_reader *r;
-    uint8_t *buf = malloc(n + 1);
-    size_t done = 0, got;
-
-    assert_int_equal(store_object_head(s, a, &o, "bkt", key), RS_OK);
-    assert_int_equal(store_reader_open(s, &r, &o), RS_OK);
-    while (done < n) {
-        assert_int_equal(store_reader_read(r, off + done, buf + done,
-                                           n - done, &got), RS_OK);
-        assert_true(got > 0);
-        done += got;
-    }
-    assert_memory_equal(buf, p + off, n);
-    store_reader_close(r);
-    free(buf);
-    rs_arena_free(a);
-}
-
-static void check_obj(struct store *s, const char *key, const uint8_t *p,
-                      size_t n)
-{
-    struct rs_arena *a = rs_arena_new();
-    struct store_obj o;
-    struct store_reader *r;
-    uint8_t tail[8];
-    size_t got;
-
-    assert_int_equal(store_object_head(s, a, &o, "bkt", key), RS_OK);
-    assert_int_equal(o.size, n);
-    if (n)
-        check_range(s, key, p, 0, n);
-    /* At the end: got 0. */
-    assert_int_equal(store_reader_open(s, &r, &o), RS_OK);
-    assert_int_equal(store_reader_read(r, n, tail, sizeof tail, &got), RS_OK);
-    assert_int_equal(got, 0);
-    store_reader_close(r);
-    rs_arena_free(a);
-}
-
-static int count_files_cb_n;
-static int count_cb(const char *p, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)p;
-    (void)sb;
-    (void)ftw;
-    if (flag == FTW_F)
-        count_files_cb_n++;
-    return 0;
-}
-
-/* Containers in a group directory. */
-static int count_containers(struct fx *f, const char *group)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", f->dir, group);
-    count_files_cb_n = 0;
-    nftw(path, count_cb, 16, FTW_PHYS);
-    return count_files_cb_n;
-}
-
-/* ------------------------------------------------------------------ */
-/* Multipart helpers                                                    */
+/* Multipart helpers (the fixture is in store_fixture.c)                */
 /* ------------------------------------------------------------------ */
 
 static const char *new_upload(struct fx *f, struct rs_arena *a,
@@ -290,13 +96,6 @@ static void mpu_etag(char *out, char etags[][33], size_t n)
     sprintf(out + 32, "-%zu", n);
 }
 
-static uint64_t gc_pending(struct fx *f)
-{
-    struct store_stats st;
-    assert_int_equal(store_get_stats(f->s, &st), RS_OK);
-    return st.gc_pending;
-}
-
 /* ------------------------------------------------------------------ */
 /* Tests                                                                */
 /* ------------------------------------------------------------------ */
@@ -307,7 +106,7 @@ static void test_mpu_complete_concatenates_parts_without_copy(void **state)
     struct rs_arena *a = rs_arena_new();
     const size_t sz[3] = {STRIPE + 4465, 2 * STRIPE + 1, 5};
     size_t total = sz[0] + sz[1] + sz[2];
-    uint8_t *all = pattern(total, 77);
+    uint8_t *all = fx_pattern(total, 77);
     char etags[3][33], final[48];
     uint32_t nums[3] = {1, 2, 3};
     const char *id = new_upload(f, a, "video/clip.mp4", NULL);
@@ -322,7 +121,7 @@ static void test_mpu_complete_concatenates_parts_without_copy(void **state)
                               etags[0]), RS_OK);
     assert_int_equal(put_part(f, "video/clip.mp4", id, 2, all + sz[0], sz[1],
                               etags[1]), RS_OK);
-    before = count_containers(f, "standard");
+    before = fx_count_containers(f, "standard");
     assert_int_equal(before, 3);
 
     mpu_etag(final, etags, 3);
@@ -333,8 +132,8 @@ static void test_mpu_complete_concatenates_parts_without_copy(void **state)
     assert_int_equal(info.size, total);
     assert_int_equal(info.parts_count, 3);
     /* No data copied: the same containers. */
-    assert_int_equal(count_containers(f, "standard"), 3);
-    assert_int_equal(gc_pending(f), 0);
+    assert_int_equal(fx_count_containers(f, "standard"), 3);
+    assert_int_equal(fx_gc_pending(f), 0);
 
     assert_int_equal(store_object_head(f->s, a, &o, "bkt", "video/clip.mp4"),
                      RS_OK);
@@ -351,10 +150,10 @@ static void test_mpu_complete_concatenates_parts_without_copy(void **state)
     assert_int_equal(l.size, total);
     store__layout_dispose(&l);
 
-    check_obj(f->s, "video/clip.mp4", all, total);
+    fx_check_obj(f->s, "video/clip.mp4", all, total);
     /* Reads across part boundaries. */
-    check_range(f->s, "video/clip.mp4", all, sz[0] - 3, 10);
-    check_range(f->s, "video/clip.mp4", all, sz[0] + sz[1] - 1, 6);
+    fx_check_range(f->s, "video/clip.mp4", all, sz[0] - 3, 10);
+    fx_check_range(f->s, "video/clip.mp4", all, sz[0] + sz[1] - 1, 6);
     /* The upload is gone. */
     {
         struct store_upload u;
@@ -364,7 +163,7 @@ static void test_mpu_complete_concatenates_parts_without_copy(void **state)
     }
     /* Reopen: still there. */
     fx_reopen(f);
-    check_obj(f->s, "video/clip.mp4", all, total);
+    fx_check_obj(f->s, "video/clip.mp4", all, total);
     free(all);
     rs_arena_free(a);
 }
@@ -373,7 +172,7 @@ static void test_mpu_reuploaded_part_replaces_older(void **state)
 {
     struct fx *f = *state;
     struct rs_arena *a = rs_arena_new();
-    uint8_t *p1 = pattern(9000, 1), *p2 = pattern(7000, 2);
+    uint8_t *p1 = fx_pattern(9000, 1), *p2 = fx_pattern(7000, 2);
     const char *id = new_upload(f, a, "k", NULL);
     char e1[33], e2[33];
     uint32_t nums[1] = {1};
@@ -382,9 +181,9 @@ static void test_mpu_reuploaded_part_replaces_older(void **state)
     bool trunc;
 
     assert_int_equal(put_part(f, "k", id, 1, p1, 9000, e1), RS_OK);
-    assert_int_equal(gc_pending(f), 0);
+    assert_int_equal(fx_gc_pending(f), 0);
     assert_int_equal(put_part(f, "k", id, 1, p2, 7000, e2), RS_OK);
-    assert_int_equal(gc_pending(f), 1);
+    assert_int_equal(fx_gc_pending(f), 1);
     /* The stale etag no longer matches. */
     ets[0] = e1;
     assert_int_equal(store_upload_complete_etags(f->s, "bkt", "k", id, nums,
@@ -393,7 +192,7 @@ static void test_mpu_reuploaded_part_replaces_older(void **state)
     ets[0] = e2;
     assert_int_equal(store_upload_complete_etags(f->s, "bkt", "k", id, nums,
                                                  ets, 1, &info), RS_OK);
-    check_obj(f->s, "k", p2, 7000);
+    fx_check_obj(f->s, "k", p2, 7000);
     (void)trunc;
     free(p1);
     free(p2);
@@ -404,7 +203,7 @@ static void test_mpu_complete_conflicts_on_changed_or_missing_part(void **s_)
 {
     struct fx *f = *s_;
     struct rs_arena *a = rs_arena_new();
-    uint8_t *p = pattern(3000, 3), *q = pattern(3000, 4);
+    uint8_t *p = fx_pattern(3000, 3), *q = fx_pattern(3000, 4);
     const char *id = new_upload(f, a, "c", NULL);
     char etags[2][33], final[48];
     uint32_t nums[2] = {1, 2}, bad[2] = {1, 3}, dup[2] = {2, 1};
@@ -433,7 +232,7 @@ static void test_mpu_complete_conflicts_on_changed_or_missing_part(void **s_)
         uint8_t *both = malloc(6000);
         memcpy(both, p, 3000);
         memcpy(both + 3000, q, 3000);
-        check_obj(f->s, "c", both, 6000);
+        fx_check_obj(f->s, "c", both, 6000);
         free(both);
     }
     free(p);
@@ -446,12 +245,12 @@ static void test_mpu_complete_makes_unused_parts_and_old_object_garbage(
 {
     struct fx *f = *state;
     struct rs_arena *a = rs_arena_new();
-    uint8_t *p = pattern(4000, 5);
+    uint8_t *p = fx_pattern(4000, 5);
     const char *id;
     uint32_t nums[2] = {1, 3};
     struct store_obj info = {0};
 
-    put_ok(f->s, "o", p, 100);             /* replaced by the upload */
+    fx_put_ok(f->s, "o", p, 100);             /* replaced by the upload */
     id = new_upload(f, a, "o", NULL);
     for (uint32_t n = 1; n <= 4; n++)
         assert_int_equal(put_part(f, "o", id, n, p, 1000 * n, NULL), RS_OK);
@@ -459,7 +258,7 @@ static void test_mpu_complete_makes_unused_parts_and_old_object_garbage(
                                            &info), RS_OK);
     assert_int_equal(info.size, 4000);
     /* parts 2 and 4, and the old object. */
-    assert_int_equal(gc_pending(f), 3);
+    assert_int_equal(fx_gc_pending(f), 3);
     free(p);
     rs_arena_free(a);
 }
@@ -468,7 +267,7 @@ static void test_mpu_abort_makes_every_part_garbage(void **state)
 {
     struct fx *f = *state;
     struct rs_arena *a = rs_arena_new();
-    uint8_t *p = pattern(2000, 6);
+    uint8_t *p = fx_pattern(2000, 6);
     const char *id = new_upload(f, a, "ab", NULL);
     struct store_writer *w;
     struct store_upload u;
@@ -476,7 +275,7 @@ static void test_mpu_abort_makes_every_part_garbage(void **state)
     for (uint32_t n = 1; n <= 3; n++)
         assert_int_equal(put_part(f, "ab", id, n, p, 2000, NULL), RS_OK);
     assert_int_equal(store_upload_abort(f->s, "bkt", "ab", id), RS_OK);
-    assert_int_equal(gc_pending(f), 3);
+    assert_int_equal(fx_gc_pending(f), 3);
     assert_int_equal(store_upload_get(f->s, a, &u, "bkt", "ab", id),
                      RS_ENOTFOUND);
     assert_int_equal(store_upload_abort(f->s, "bkt", "ab", id), RS_ENOTFOUND);
@@ -499,7 +298,7 @@ static void test_mpu_part_commit_after_abort_is_enotfound(void **state)
     assert_int_equal(store_writer_write(w, "abc", 3), RS_OK);
     assert_int_equal(store_upload_abort(f->s, "bkt", "late", id), RS_OK);
     assert_int_equal(store_part_writer_commit(w, &info), RS_ENOTFOUND);
-    assert_int_equal(count_containers(f, "standard"), 0);
+    assert_int_equal(fx_count_containers(f, "standard"), 0);
     rs_arena_free(a);
 }
 
@@ -534,7 +333,7 @@ static void test_mpu_upload_get_checks_bucket_key_and_id(void **state)
     /* Parts of a GLACIER upload go to the low-frequency group. */
     assert_int_equal(put_part(f, "g", id, 1, (const uint8_t *)"x", 1, NULL),
                      RS_OK);
-    assert_int_equal(count_containers(f, "low-frequency"), 1);
+    assert_int_equal(fx_count_containers(f, "low-frequency"), 1);
     {
         struct store_upload up = {.bucket = "nobucket", .key = "k"};
         const char *nid;
@@ -714,7 +513,6 @@ int main(void)
             test_mpu_upload_list_orders_by_key_then_id, fx_setup,
             fx_teardown),
     };
-    (void)fx_setup_default;
     rs_log_set_level(RS_LOG_WARN);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,213 +14,25 @@
 
 #include "store/store.h"
 #include "store/store_int.h"
+#include "store_fixture.h"
 
 #include <dirent.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
-
-#define BLOCK 4096u
-#define STRIPE 65536u
-
-/* ------------------------------------------------------------------ */
-/* Fixture                                                              */
-/* ------------------------------------------------------------------ */
-
-struct fx {
-    char dir[256];
-    struct rs_config cfg;
-    struct store *s;
-};
-
-static void cfg_make(struct rs_config *c, const char *dir, uint32_t block,
-                     uint64_t stripe, int gc_delay)
-{
-    rs_config_init(c);
-    free(c->data_dir);
-    c->data_dir = rs_xstrdup(dir);
-    c->block_size = block;
-    c->stripe_size = stripe;
-    c->gc_delay = gc_delay;
-    c->index_cache = 4u << 20;
-    rs_config_finish(c);
-}
-
-static int fx_setup_with(void **state, uint32_t block, uint64_t stripe)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    struct store_bucket b = {.name = "bkt", .region = "us-east-1"};
-
-    snprintf(f->dir, sizeof f->dir, "/tmp/rs-store-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    cfg_make(&f->cfg, f->dir, block, stripe, 3600);
-    assert_int_equal(store_open(&f->s, &f->cfg), RS_OK);
-    b.acl.owner = "alice";
-    assert_int_equal(store_bucket_create(f->s, &b), RS_OK);
-    *state = f;
-    return 0;
-}
-
-static int fx_setup(void **state)
-{
-    return fx_setup_with(state, BLOCK, STRIPE);
-}
-
-static int fx_setup_default(void **state)
-{
-    return fx_setup_with(state, 0, 0);  /* 64 KiB blocks, 8 MiB stripes */
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int fx_teardown(void **state)
-{
-    struct fx *f = *state;
-    store_close(f->s);
-    rs_config_dispose(&f->cfg);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static void fx_reopen(struct fx *f)
-{
-    store_close(f->s);
-    f->s = NULL;
-    assert_int_equal(store_open(&f->s, &f->cfg), RS_OK);
-}
+/* Short names for the fixture's geometry (fx_setup), used throughout. */
+#define BLOCK FX_BLOCK
+#define STRIPE FX_STRIPE
 
 /* ------------------------------------------------------------------ */
-/* Helpers                                                              */
+/* Helpers (the fixture and data helpers are in store_fixture.c)        */
 /* ------------------------------------------------------------------ */
-
-static uint8_t *pattern(size_t n, uint32_t seed)
-{
-    uint8_t *p = malloc(n ? n : 1);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (uint8_t)x;
-    }
-    return p;
-}
-
-/* Write n bytes in uneven chunks and commit. */
-static int put_obj(struct store *s, const char *bucket, const char *key,
-                   const uint8_t *p, size_t n, const char *cls)
-{
-    struct store_writer *w;
-    struct store_obj info = {0};
-    size_t off = 0, chunk = 7777;
-    int rc;
-
-    if ((rc = store_writer_open(s, &w, bucket, key, cls)) != RS_OK)
-        return rc;
-    while (off < n) {
-        size_t k = n - off < chunk ? n - off : chunk;
-        if ((rc = store_writer_write(w, p + off, k)) != RS_OK) {
-            store_writer_abort(w);
-            return rc;
-        }
-        off += k;
-        chunk = chunk * 3 % 100003 + 1;
-    }
-    assert_int_equal(store_writer_size(w), n);
-    info.etag = "0123456789abcdef0123456789abcdef";
-    info.acl.owner = "alice";
-    return store_writer_commit(w, &info);
-}
-
-static void put_ok(struct store *s, const char *key, const uint8_t *p,
-                   size_t n)
-{
-    assert_int_equal(put_obj(s, "bkt", key, p, n, NULL), RS_OK);
-}
-
-/* Read [off, off+n) through a fresh reader and compare. */
-static void check_range(struct store *s, const char *key, const uint8_t *p,
-                        uint64_t off, size_t n)
-{
-    struct rs_arena *a = rs_arena_new();
-    struct store_obj o;
-    struct store_reader *r;
-    uint8_t *buf = malloc(n + 1);
-    size_t done = 0, got;
-
-    assert_int_equal(store_object_head(s, a, &o, "bkt", key), RS_OK);
-    assert_int_equal(store_reader_open(s, &r, &o), RS_OK);
-    while (done < n) {
-        assert_int_equal(store_reader_read(r, off + done, buf + done,
-                                           n - done, &got), RS_OK);
-        assert_true(got > 0);
-        done += got;
-    }
-    assert_memory_equal(buf, p + off, n);
-    store_reader_close(r);
-    free(buf);
-    rs_arena_free(a);
-}
-
-static void check_obj(struct store *s, const char *key, const uint8_t *p,
-                      size_t n)
-{
-    struct rs_arena *a = rs_arena_new();
-    struct store_obj o;
-    struct store_reader *r;
-    uint8_t tail[8];
-    size_t got;
-
-    assert_int_equal(store_object_head(s, a, &o, "bkt", key), RS_OK);
-    assert_int_equal(o.size, n);
-    if (n)
-        check_range(s, key, p, 0, n);
-    /* At the end: got 0. */
-    assert_int_equal(store_reader_open(s, &r, &o), RS_OK);
-    assert_int_equal(store_reader_read(r, n, tail, sizeof tail, &got), RS_OK);
-    assert_int_equal(got, 0);
-    store_reader_close(r);
-    rs_arena_free(a);
-}
-
-static int count_files_cb_n;
-static int count_cb(const char *p, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)p;
-    (void)sb;
-    (void)ftw;
-    if (flag == FTW_F)
-        count_files_cb_n++;
-    return 0;
-}
-
-/* Containers in a group directory. */
-static int count_containers(struct fx *f, const char *group)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", f->dir, group);
-    count_files_cb_n = 0;
-    nftw(path, count_cb, 16, FTW_PHYS);
-    return count_files_cb_n;
-}
 
 static char found_path[1024];
 static int find_cb(const char *p, const struct stat *sb, int flag,
@@ -248,10 +60,10 @@ static void test_store_put_get_roundtrips_every_size(void **state)
     char key[32];
 
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
-        uint8_t *p = pattern(sizes[i], (uint32_t)i + 1);
+        uint8_t *p = fx_pattern(sizes[i], (uint32_t)i + 1);
         snprintf(key, sizeof key, "obj-%zu", sizes[i]);
-        put_ok(f->s, key, p, sizes[i]);
-        check_obj(f->s, key, p, sizes[i]);
+        fx_put_ok(f->s, key, p, sizes[i]);
+        fx_check_obj(f->s, key, p, sizes[i]);
         free(p);
     }
 }
@@ -260,13 +72,13 @@ static void test_store_put_get_default_stripe_plus_one(void **state)
 {
     struct fx *f = *state;
     size_t n = (8u << 20) + 1;
-    uint8_t *p = pattern(n, 99);
+    uint8_t *p = fx_pattern(n, 99);
     struct rs_arena *a = rs_arena_new();
     struct store_obj o;
     struct store_layout l;
 
-    put_ok(f->s, "big", p, n);
-    check_obj(f->s, "big", p, n);
+    fx_put_ok(f->s, "big", p, n);
+    fx_check_obj(f->s, "big", p, n);
     /* Two stripes: a run of one 8 MiB extent and a run of one 1-byte one. */
     assert_int_equal(store_object_head(f->s, a, &o, "bkt", "big"), RS_OK);
     assert_int_equal(store__layout_decode(&l, o._layout, o._layout_len),
@@ -284,12 +96,12 @@ static void test_store_layout_of_many_stripes_is_compact(void **state)
 {
     struct fx *f = *state;
     size_t n = 40 * STRIPE + 3;
-    uint8_t *p = pattern(n, 5);
+    uint8_t *p = fx_pattern(n, 5);
     struct rs_arena *a = rs_arena_new();
     struct store_obj o;
     struct store_layout l;
 
-    put_ok(f->s, "many", p, n);
+    fx_put_ok(f->s, "many", p, n);
     assert_int_equal(store_object_head(f->s, a, &o, "bkt", "many"), RS_OK);
     assert_int_equal(store__layout_decode(&l, o._layout, o._layout_len),
                      RS_OK);
@@ -297,7 +109,7 @@ static void test_store_layout_of_many_stripes_is_compact(void **state)
     assert_int_equal(l.runs[0].count, 40);
     assert_true(o._layout_len < 128);
     store__layout_dispose(&l);
-    check_obj(f->s, "many", p, n);
+    fx_check_obj(f->s, "many", p, n);
     rs_arena_free(a);
     free(p);
 }
@@ -306,18 +118,18 @@ static void test_store_range_reads_at_odd_offsets(void **state)
 {
     struct fx *f = *state;
     size_t n = 5 * STRIPE + 333;
-    uint8_t *p = pattern(n, 7);
+    uint8_t *p = fx_pattern(n, 7);
     const uint64_t offs[] = {0, 1, BLOCK - 1, BLOCK, BLOCK + 1, STRIPE - 3,
                              STRIPE, 2 * STRIPE + 4095, n - 1, n - 334};
     const size_t lens[] = {1, 2, 3, BLOCK, BLOCK + 2, STRIPE + 7, 333};
 
-    put_ok(f->s, "r", p, n);
+    fx_put_ok(f->s, "r", p, n);
     for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) {
         for (size_t j = 0; j < sizeof lens / sizeof *lens; j++) {
             size_t len = lens[j];
             if (offs[i] + len > n)
                 len = (size_t)(n - offs[i]);
-            check_range(f->s, "r", p, offs[i], len);
+            fx_check_range(f->s, "r", p, offs[i], len);
         }
     }
     free(p);
@@ -326,13 +138,13 @@ static void test_store_range_reads_at_odd_offsets(void **state)
 static void test_store_read_past_end_is_short(void **state)
 {
     struct fx *f = *state;
-    uint8_t *p = pattern(1000, 3), buf[2000];
+    uint8_t *p = fx_pattern(1000, 3), buf[2000];
     struct rs_arena *a = rs_arena_new();
     struct store_obj o;
     struct store_reader *r;
     size_t got;
 
-    put_ok(f->s, "short", p, 1000);
+    fx_put_ok(f->s, "short", p, 1000);
     assert_int_equal(store_object_head(f->s, a, &o, "bkt", "short"), RS_OK);
     assert_int_equal(store_reader_open(f->s, &r, &o), RS_OK);
     assert_int_equal(store_reader_read(r, 900, buf, sizeof buf, &got),
@@ -393,8 +205,8 @@ static void test_store_metadata_roundtrips(void **state)
     assert_int_equal(o.acl.grants[0].perm, STORE_PERM_READ);
     assert_int_equal(o.parts_count, 0);
     /* Low-frequency class: the data is in the low-frequency group. */
-    assert_int_equal(count_containers(f, "low-frequency"), 1);
-    assert_int_equal(count_containers(f, "standard"), 0);
+    assert_int_equal(fx_count_containers(f, "low-frequency"), 1);
+    assert_int_equal(fx_count_containers(f, "standard"), 0);
     rs_arena_free(a);
 }
 
@@ -426,18 +238,18 @@ static void test_store_overwrite_keeps_old_reader_bytes(void **state)
 {
     struct fx *f = *state;
     size_t n1 = 3 * STRIPE + 11, n2 = 1234;
-    uint8_t *p1 = pattern(n1, 1), *p2 = pattern(n2, 2);
+    uint8_t *p1 = fx_pattern(n1, 1), *p2 = fx_pattern(n2, 2);
     uint8_t *buf = malloc(n1);
     struct rs_arena *a = rs_arena_new();
     struct store_obj o;
     struct store_reader *r;
     size_t got, done = 0;
 
-    put_ok(f->s, "k", p1, n1);
+    fx_put_ok(f->s, "k", p1, n1);
     assert_int_equal(store_object_head(f->s, a, &o, "bkt", "k"), RS_OK);
     assert_int_equal(store_reader_open(f->s, &r, &o), RS_OK);
-    put_ok(f->s, "k", p2, n2);
-    check_obj(f->s, "k", p2, n2);
+    fx_put_ok(f->s, "k", p2, n2);
+    fx_check_obj(f->s, "k", p2, n2);
     /* The old reader reads the old bytes, whole. */
     while (done < n1) {
         assert_int_equal(store_reader_read(r, done, buf + done, n1 - done,
@@ -456,16 +268,16 @@ static void test_store_overwrite_keeps_old_reader_bytes(void **state)
 static void test_store_overwrite_makes_old_data_garbage(void **state)
 {
     struct fx *f = *state;
-    uint8_t *p = pattern(100, 1);
+    uint8_t *p = fx_pattern(100, 1);
     struct store_stats st;
 
-    put_ok(f->s, "g", p, 100);
+    fx_put_ok(f->s, "g", p, 100);
     assert_int_equal(store_get_stats(f->s, &st), RS_OK);
     assert_int_equal(st.gc_pending, 0);
-    put_ok(f->s, "g", p, 50);
+    fx_put_ok(f->s, "g", p, 50);
     assert_int_equal(store_get_stats(f->s, &st), RS_OK);
     assert_int_equal(st.gc_pending, 1);
-    assert_int_equal(count_containers(f, "standard"), 2);
+    assert_int_equal(fx_count_containers(f, "standard"), 2);
     free(p);
 }
 
@@ -475,9 +287,9 @@ static void test_store_delete_removes_object(void **state)
     struct rs_arena *a = rs_arena_new();
     struct store_obj o;
     struct store_stats st;
-    uint8_t *p = pattern(10, 1);
+    uint8_t *p = fx_pattern(10, 1);
 
-    put_ok(f->s, "d", p, 10);
+    fx_put_ok(f->s, "d", p, 10);
     assert_int_equal(store_object_delete(f->s, "bkt", "d"), RS_OK);
     assert_int_equal(store_object_head(f->s, a, &o, "bkt", "d"),
                      RS_ENOTFOUND);
@@ -487,7 +299,7 @@ static void test_store_delete_removes_object(void **state)
     assert_int_equal(store_get_stats(f->s, &st), RS_OK);
     assert_int_equal(st.gc_pending, 1);
     /* Empty objects have no container and leave no garbage. */
-    put_ok(f->s, "e", p, 0);
+    fx_put_ok(f->s, "e", p, 0);
     assert_int_equal(store_object_delete(f->s, "bkt", "e"), RS_OK);
     assert_int_equal(store_get_stats(f->s, &st), RS_OK);
     assert_int_equal(st.gc_pending, 1);
@@ -503,9 +315,9 @@ static void test_store_set_tags_and_acl_replace_only_them(void **state)
     struct store_acl acl = {"alice", &g, 1};
     struct rs_arena *a = rs_arena_new();
     struct store_obj o;
-    uint8_t *p = pattern(5000, 4);
+    uint8_t *p = fx_pattern(5000, 4);
 
-    put_ok(f->s, "t", p, 5000);
+    fx_put_ok(f->s, "t", p, 5000);
     assert_int_equal(store_object_set_tags(f->s, "bkt", "t", tags, 2), RS_OK);
     assert_int_equal(store_object_set_acl(f->s, "bkt", "t", &acl), RS_OK);
     assert_int_equal(store_object_head(f->s, a, &o, "bkt", "t"), RS_OK);
@@ -514,7 +326,7 @@ static void test_store_set_tags_and_acl_replace_only_them(void **state)
     assert_int_equal(o.acl.ngrants, 1);
     assert_string_equal(o.acl.grants[0].id, "bob");
     assert_int_equal(o.size, 5000);
-    check_obj(f->s, "t", p, 5000);
+    fx_check_obj(f->s, "t", p, 5000);
     assert_int_equal(store_object_set_tags(f->s, "bkt", "none", tags, 2),
                      RS_ENOTFOUND);
     assert_int_equal(store_object_set_acl(f->s, "bkt", "none", &acl),
@@ -536,7 +348,7 @@ static void test_store_max_object_size_is_etoobig(void **state)
     assert_int_equal(store_writer_write(w, buf, 600), RS_OK);
     assert_int_equal(store_writer_write(w, buf, 600), RS_ETOOBIG);
     store_writer_abort(w);
-    assert_int_equal(count_containers(f, "standard"), 0);
+    assert_int_equal(fx_count_containers(f, "standard"), 0);
 }
 
 static void test_store_writer_abort_leaves_nothing(void **state)
@@ -546,14 +358,14 @@ static void test_store_writer_abort_leaves_nothing(void **state)
     struct rs_arena *a = rs_arena_new();
     struct store_obj o;
     struct store_stats st;
-    uint8_t *p = pattern(3 * STRIPE, 9);
+    uint8_t *p = fx_pattern(3 * STRIPE, 9);
 
     assert_int_equal(store_writer_open(f->s, &w, "bkt", "ab", NULL), RS_OK);
     assert_int_equal(store_writer_write(w, p, 3 * STRIPE), RS_OK);
     store_writer_abort(w);
     assert_int_equal(store_object_head(f->s, a, &o, "bkt", "ab"),
                      RS_ENOTFOUND);
-    assert_int_equal(count_containers(f, "standard"), 0);
+    assert_int_equal(fx_count_containers(f, "standard"), 0);
     fx_reopen(f);
     assert_int_equal(store_get_stats(f->s, &st), RS_OK);
     assert_int_equal(st.gc_pending, 0);
@@ -593,7 +405,7 @@ static void test_store_corrupt_byte_gives_ecorrupt(void **state)
 {
     struct fx *f = *state;
     size_t n = 2 * STRIPE;
-    uint8_t *p = pattern(n, 11), buf[100], c;
+    uint8_t *p = fx_pattern(n, 11), buf[100], c;
     struct rs_arena *a = rs_arena_new();
     struct store_obj o;
     struct store_reader *r;
@@ -601,7 +413,7 @@ static void test_store_corrupt_byte_gives_ecorrupt(void **state)
     size_t got;
     int fd;
 
-    put_ok(f->s, "c", p, n);
+    fx_put_ok(f->s, "c", p, n);
     snprintf(path, sizeof path, "%s/standard", f->dir);
     found_path[0] = '\0';
     nftw(path, find_cb, 16, FTW_PHYS);
@@ -636,14 +448,14 @@ static void test_store_corrupt_byte_gives_ecorrupt(void **state)
 static void test_store_truncated_container_gives_ecorrupt(void **state)
 {
     struct fx *f = *state;
-    uint8_t *p = pattern(10000, 12), buf[100];
+    uint8_t *p = fx_pattern(10000, 12), buf[100];
     struct rs_arena *a = rs_arena_new();
     struct store_obj o;
     struct store_reader *r;
     char path[512];
     size_t got;
 
-    put_ok(f->s, "t", p, 10000);
+    fx_put_ok(f->s, "t", p, 10000);
     snprintf(path, sizeof path, "%s/standard", f->dir);
     nftw(path, find_cb, 16, FTW_PHYS);
     assert_int_equal(truncate(found_path, 9000), 0);
@@ -703,7 +515,7 @@ static void put_list_keys(struct store *s)
 {
     /* Insert in reverse to show the order comes from the index. */
     for (size_t i = NLIST; i-- > 0;)
-        assert_int_equal(put_obj(s, "bkt", list_keys[i],
+        assert_int_equal(fx_put_obj(s, "bkt", list_keys[i],
                                  (const uint8_t *)"x", 1, NULL), RS_OK);
 }
 
@@ -868,12 +680,12 @@ static void test_store_list_returns_full_metadata(void **state)
 {
     struct fx *f = *state;
     struct rs_arena *a = rs_arena_new();
-    uint8_t *p = pattern(777, 1);
+    uint8_t *p = fx_pattern(777, 1);
     struct collected c = {0};
     const char *next;
     bool trunc;
 
-    assert_int_equal(put_obj(f->s, "bkt", "m", p, 777, "GLACIER"), RS_OK);
+    assert_int_equal(fx_put_obj(f->s, "bkt", "m", p, 777, "GLACIER"), RS_OK);
     list(f->s, &c, NULL, NULL, NULL, 10, &trunc, &next, a);
     assert_int_equal(c.n, 1);
     collected_free(&c);
@@ -939,7 +751,7 @@ static void test_store_bucket_delete_conflicts_when_not_empty(void **state)
     struct store_upload u = {.bucket = "bkt", .key = "up"};
     const char *id;
 
-    put_ok(f->s, "x", (const uint8_t *)"1", 1);
+    fx_put_ok(f->s, "x", (const uint8_t *)"1", 1);
     assert_int_equal(store_bucket_delete(f->s, "bkt"), RS_ECONFLICT);
     assert_int_equal(store_object_delete(f->s, "bkt", "x"), RS_OK);
     assert_int_equal(store_upload_create(f->s, a, &id, &u), RS_OK);
@@ -960,7 +772,7 @@ static void test_store_commit_into_deleted_bucket_is_enotfound(void **state)
     assert_int_equal(store_bucket_delete(f->s, "bkt"), RS_OK);
     assert_int_equal(store_writer_commit(w, &info), RS_ENOTFOUND);
     /* The writer's container went with it. */
-    assert_int_equal(count_containers(f, "standard"), 0);
+    assert_int_equal(fx_count_containers(f, "standard"), 0);
 }
 
 static int count_user_cb(void *arg, const struct store_user *u)
@@ -1022,33 +834,20 @@ static void test_store_reopen_keeps_everything(void **state)
     struct store_user u = {0}, gu;
     struct store_bucket gb;
     size_t n = 2 * STRIPE + 5;
-    uint8_t *p = pattern(n, 21);
+    uint8_t *p = fx_pattern(n, 21);
 
     snprintf(u.name, sizeof u.name, "carol");
     snprintf(u.access_key, sizeof u.access_key, "AK");
     assert_int_equal(store_user_create(f->s, &u), RS_OK);
-    put_ok(f->s, "keep/me", p, n);
-    put_ok(f->s, "empty", p, 0);
+    fx_put_ok(f->s, "keep/me", p, n);
+    fx_put_ok(f->s, "empty", p, 0);
     fx_reopen(f);
-    check_obj(f->s, "keep/me", p, n);
-    check_obj(f->s, "empty", p, 0);
+    fx_check_obj(f->s, "keep/me", p, n);
+    fx_check_obj(f->s, "empty", p, 0);
     assert_int_equal(store_user_get(f->s, &gu, "carol"), RS_OK);
     assert_int_equal(store_bucket_get(f->s, a, &gb, "bkt"), RS_OK);
     free(p);
     rs_arena_free(a);
-}
-
-static int run_child(const char *mode, const char *dir)
-{
-    char *argv[] = {"store_test", (char *)mode, (char *)dir, NULL};
-    pid_t pid;
-    int st;
-
-    assert_int_equal(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv,
-                                 environ), 0);
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
 }
 
 static void test_store_second_open_is_busy(void **state)
@@ -1057,7 +856,7 @@ static void test_store_second_open_is_busy(void **state)
     struct store *s2;
 
     /* Another process. */
-    assert_int_equal(run_child("--child-open", f->dir), 0);
+    assert_int_equal(fx_run_child("--child-open", f->dir), 0);
     /* This process, too. */
     assert_int_equal(store_open(&s2, &f->cfg), RS_EBUSY);
     assert_non_null(strstr(rs_err_msg(), "lock"));
@@ -1067,9 +866,9 @@ static void test_store_stats_reports_index_and_groups(void **state)
 {
     struct fx *f = *state;
     struct store_stats st;
-    uint8_t *p = pattern(1000, 1);
+    uint8_t *p = fx_pattern(1000, 1);
 
-    put_ok(f->s, "s", p, 1000);
+    fx_put_ok(f->s, "s", p, 1000);
     assert_int_equal(store_get_stats(f->s, &st), RS_OK);
     assert_true(st.index_keys_estimate > 0);
     assert_true(st.index_memtable_bytes > 0);
@@ -1086,11 +885,11 @@ static void test_store_stats_reports_index_and_groups(void **state)
 
 #include <pthread.h>
 
-/* Version v of the hot object: 4 bytes of v, then pattern(v). */
+/* Version v of the hot object: 4 bytes of v, then fx_pattern(v). */
 static uint8_t *version_bytes(uint32_t v, size_t *n_out)
 {
     size_t n = 4 + (v * 7919u) % (3 * STRIPE);
-    uint8_t *p = pattern(n, v);
+    uint8_t *p = fx_pattern(n, v);
     memcpy(p, &v, 4);
     *n_out = n;
     return p;
@@ -1109,7 +908,7 @@ static void *race_writer(void *arg)
     for (uint32_t i = 0; i < 15; i++) {
         size_t n;
         uint8_t *p = version_bytes(r->base + i, &n);
-        assert_int_equal(put_obj(r->s, "bkt", "hot", p, n, NULL), RS_OK);
+        assert_int_equal(fx_put_obj(r->s, "bkt", "hot", p, n, NULL), RS_OK);
         free(p);
     }
     return NULL;
@@ -1192,7 +991,7 @@ static void test_store_concurrent_overwrites_are_atomic_for_readers(
         usleep(50 * 1000);
     }
     assert_int_equal(st.gc_pending, 0);
-    assert_int_equal(count_containers(f, "standard"), 1);
+    assert_int_equal(fx_count_containers(f, "standard"), 1);
 }
 
 struct churn {
@@ -1208,7 +1007,7 @@ static void *churn_writer(void *arg)
         char key[32];
         int rc;
         snprintf(key, sizeof key, "k%d", i % 3);
-        rc = put_obj(c->s, "b2", key, (const uint8_t *)"xyz", 3, NULL);
+        rc = fx_put_obj(c->s, "b2", key, (const uint8_t *)"xyz", 3, NULL);
         if (rc == RS_ENOTFOUND) {
             c->enotfound++;
             break;
@@ -1262,7 +1061,7 @@ static int child_main(const char *mode, const char *dir)
     struct store *s;
     int rc;
 
-    cfg_make(&c, dir, BLOCK, STRIPE, 3600);
+    fx_cfg_make(&c, dir, BLOCK, STRIPE, 3600);
     rc = store_open(&s, &c);
     rs_config_dispose(&c);
     if (strcmp(mode, "--child-open") == 0) {
