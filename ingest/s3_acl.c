@@ -154,7 +154,7 @@ static enum s3_errcode grant_header(struct s3_req *r, struct store_acl *acl,
             else
                 return s3_fail(r, S3E_INVALID_ARGUMENT, "Invalid group uri");
         } else if (klen == 12 && !strncasecmp(eq - 12, "emailAddress", 12)) {
-            const char *name;
+            const char *name = NULL;
             enum s3_errcode e = user_by_email(r, val, &name);
 
             if (e)
@@ -316,7 +316,7 @@ static enum s3_errcode acl_from_xml(struct s3_req *r, struct store_acl *acl,
         } else if (uri && !strcmp(uri, URI_AUTH_USERS)) {
             add_grant(r, acl, STORE_GRANTEE_AUTH_USERS, NULL, p);
         } else if (s3_xml_child_text(ge, "EmailAddress")) {
-            const char *name;
+            const char *name = NULL;
             enum s3_errcode e = user_by_email(
                 r, s3_xml_child_text(ge, "EmailAddress"), &name);
 
