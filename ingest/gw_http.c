@@ -694,9 +694,11 @@ static enum s3_errcode request_begin(struct s3_req *r)
     r->resource = r->raw_path;
     if (r->key && strlen(r->key) > 1024)
         return s3_fail(r, S3E_KEY_TOO_LONG, NULL);
+    /* Routing needs no identity; done first, so an authentication failure
+     * is logged and counted under its operation. */
+    r->op = s3_route(r);
     if ((e = gw__authenticate(r)))
         return e;
-    r->op = s3_route(r);
     if (r->bucket && !(r->op->flags & S3_OP_NO_BUCKET)) {
         rc = store_bucket_get(r->store, r->a, &r->bkt, r->bucket);
         if (rc)
