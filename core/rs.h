@@ -237,7 +237,8 @@ struct rs_config {
 /* Fill every field with its default (strings are malloc'ed copies). */
 void rs_config_init(struct rs_config *c);
 /* Apply an ini file over the current values. RS_ENOTFOUND if missing,
- * RS_EINVAL (message names file:line and key) on a bad value. */
+ * RS_EINVAL on an unknown key or a bad value (the message names the file,
+ * section and key) or a syntax error (file:line). */
 int rs_config_load(struct rs_config *c, const char *path);
 /* Derive defaults that depend on data_dir (groups, index); call after all
  * overrides. */

@@ -93,12 +93,17 @@ bool s3_auth_v2_present(const struct s3_auth_input *in)
 struct amz_hdr {
     char *name;   /* lower case */
     const char *value;
+    size_t pos;   /* order in the request: repeated headers keep it */
 };
 
 static int amz_cmp(const void *a, const void *b)
 {
-    return strcmp(((const struct amz_hdr *)a)->name,
-                  ((const struct amz_hdr *)b)->name);
+    const struct amz_hdr *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+
+    if (c)
+        return c;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
 /* Value with line folding removed and surrounding spaces trimmed. */
@@ -126,9 +131,9 @@ static void canonical_amz_headers(struct rs_arena *a, struct rs_buf *b,
         for (char *p = h[n].name; *p; p++)
             *p = (char)tolower((unsigned char)*p);
         h[n].value = in->headers[i].value;
+        h[n].pos = n;
         n++;
     }
-    /* stable enough: repeated headers keep their relative order below */
     qsort(h, n, sizeof(*h), amz_cmp);
     for (i = 0; i < n; i++) {
         if (i && !strcmp(h[i].name, h[i - 1].name)) {
