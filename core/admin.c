@@ -52,17 +52,6 @@ static int list_cb(void *arg, const struct store_user *u)
     return 0;
 }
 
-static void random_key(char *out, size_t n, const char *alpha)
-{
-    size_t alen = strlen(alpha), i;
-    uint8_t raw[128];
-
-    rs_random(raw, n);
-    for (i = 0; i < n; i++)
-        out[i] = alpha[raw[i] % alen];
-    out[n] = '\0';
-}
-
 static int local_user(struct store *s, const struct user_args *ua)
 {
     struct store_user u;
@@ -99,14 +88,9 @@ static int local_user(struct store *s, const struct user_args *ua)
     snprintf(u.name, sizeof(u.name), "%s", ua->name);
     if (ua->access_key)
         snprintf(u.access_key, sizeof(u.access_key), "%s", ua->access_key);
-    else
-        random_key(u.access_key, 20, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
     if (ua->secret_key)
         snprintf(u.secret_key, sizeof(u.secret_key), "%s", ua->secret_key);
-    else
-        random_key(u.secret_key, 40,
-                   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                   "0123456789");
+    store_user_generate_keys(&u);
     snprintf(u.display_name, sizeof(u.display_name), "%s",
              ua->display_name ? ua->display_name : ua->name);
     snprintf(u.email, sizeof(u.email), "%s", ua->email ? ua->email : "");

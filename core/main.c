@@ -168,21 +168,6 @@ int rs_main_read_root(const char *data_dir, char *ak, size_t akcap, char *sk,
                       : rs_err_set(RS_ECORRUPT, "%s is incomplete", path);
 }
 
-static void random_alnum(char *out, size_t n, bool upper_only)
-{
-    static const char up[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    static const char all[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
-                              "rstuvwxyz0123456789";
-    const char *alpha = upper_only ? up : all;
-    size_t alen = strlen(alpha), i;
-    uint8_t raw[128];
-
-    rs_random(raw, n);
-    for (i = 0; i < n; i++)
-        out[i] = alpha[raw[i] % alen];
-    out[n] = '\0';
-}
-
 /*
  * The root user: created on first start from ROADSTORE_ACCESS_KEY /
  * ROADSTORE_SECRET_KEY, the config, or generated; its keys are kept in
@@ -207,12 +192,9 @@ static int ensure_root(struct store *s, const struct rs_config *cfg)
         snprintf(u.display_name, sizeof(u.display_name), "root");
         if (ak && *ak)
             snprintf(u.access_key, sizeof(u.access_key), "%s", ak);
-        else
-            random_alnum(u.access_key, 20, true);
         if (sk && *sk)
             snprintf(u.secret_key, sizeof(u.secret_key), "%s", sk);
-        else
-            random_alnum(u.secret_key, 40, false);
+        store_user_generate_keys(&u);
         u.root = true;
         u.created_ns = rs_now_ns();
         rc = store_user_create(s, &u);

@@ -75,17 +75,6 @@ static int list_cb(void *arg, const struct store_user *u)
     return 0;
 }
 
-static void random_key(char *out, size_t n, const char *alphabet)
-{
-    size_t alen = strlen(alphabet), i;
-    uint8_t raw[128];
-
-    rs_random(raw, n);
-    for (i = 0; i < n; i++)
-        out[i] = alphabet[raw[i] % alen];
-    out[n] = '\0';
-}
-
 static void admin_create(struct s3_req *r)
 {
     const char *name = s3_req_param(r, "name");
@@ -109,14 +98,9 @@ static void admin_create(struct s3_req *r)
     snprintf(u.name, sizeof(u.name), "%s", name);
     if (ak && *ak)
         snprintf(u.access_key, sizeof(u.access_key), "%s", ak);
-    else
-        random_key(u.access_key, 20, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
     if (sk && *sk)
         snprintf(u.secret_key, sizeof(u.secret_key), "%s", sk);
-    else
-        random_key(u.secret_key, 40,
-                   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                   "0123456789");
+    store_user_generate_keys(&u);
     snprintf(u.display_name, sizeof(u.display_name), "%s",
              dn && *dn ? dn : name);
     snprintf(u.email, sizeof(u.email), "%s", em ? em : "");

@@ -320,6 +320,35 @@ fail:
 /* Users                                                                */
 /* ------------------------------------------------------------------ */
 
+/* n characters drawn uniformly from alphabet (rejection sampling, so no
+ * modulo bias); out[n] = '\0'. */
+static void random_chars(char *out, size_t n, const char *alphabet)
+{
+    size_t alen = strlen(alphabet), limit = 256 - 256 % alen, i = 0;
+    uint8_t raw[64];
+
+    while (i < n) {
+        size_t j;
+
+        rs_random(raw, sizeof(raw));
+        for (j = 0; j < sizeof(raw) && i < n; j++)
+            if (raw[j] < limit)
+                out[i++] = alphabet[raw[j] % alen];
+    }
+    out[n] = '\0';
+}
+
+void store_user_generate_keys(struct store_user *u)
+{
+    if (!u->access_key[0])
+        random_chars(u->access_key, 20,
+                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+    if (!u->secret_key[0])
+        random_chars(u->secret_key, 40,
+                     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789");
+}
+
 int store_user_create(struct store *s, const struct store_user *u)
 {
     char ku[IDX_KEY_MAX], kk[IDX_KEY_MAX];

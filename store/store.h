@@ -52,6 +52,9 @@ struct store_user {
 
 /* RS_EEXIST when the name or the access key is taken. */
 int store_user_create(struct store *s, const struct store_user *u);
+/* Fill an empty access_key (20 characters, A-Z0-9) and an empty secret_key
+ * (40 characters, A-Za-z0-9) of u with random ones, as AWS shapes them. */
+void store_user_generate_keys(struct store_user *u);
 int store_user_get(struct store *s, struct store_user *out, const char *name);
 int store_user_by_access_key(struct store *s, struct store_user *out,
                              const char *access_key);
