@@ -112,8 +112,13 @@ static void add_param(struct rs_kv *p, size_t *n, const char *name,
     (*n)++;
 }
 
+/*
+ * One admin request to a running server.  Root keys: for an explicit
+ * --endpoint, ROADSTORE_ACCESS_KEY/SECRET_KEY when set, else the data
+ * dir's; for the server running on --data DIR (own_data), that dir's.
+ */
 static int remote_user(const char *endpoint, const struct rs_config *cfg,
-                       const struct user_args *ua)
+                       const struct user_args *ua, bool own_data)
 {
     const char *ak = getenv("ROADSTORE_ACCESS_KEY");
     const char *sk = getenv("ROADSTORE_SECRET_KEY");
@@ -125,11 +130,13 @@ static int remote_user(const char *endpoint, const struct rs_config *cfg,
     char *body = NULL;
     int status = 0, rc;
 
-    if (rs_main_read_root(cfg->data_dir, fak, sizeof(fak), fsk,
-                          sizeof(fsk)) == RS_OK) {
+    if (!own_data && ak && *ak && sk && *sk) {
+        /* as given */
+    } else if (rs_main_read_root(cfg->data_dir, fak, sizeof(fak), fsk,
+                                 sizeof(fsk)) == RS_OK) {
         ak = fak;
         sk = fsk;
-    } else if (!ak || !sk) {
+    } else {
         return rs_err_set(RS_EINVAL,
                           "no root credentials: set ROADSTORE_ACCESS_KEY and "
                           "ROADSTORE_SECRET_KEY or give --data DIR");
@@ -245,12 +252,12 @@ int rs_main_admin(int argc, char **argv)
         return 2;
     }
     if (mo.endpoint) {
-        rc = remote_user(mo.endpoint, &cfg, &ua);
+        rc = remote_user(mo.endpoint, &cfg, &ua, false);
     } else {
         rc = store_open(&s, &cfg);
         if (rc == RS_EBUSY &&
             running_endpoint(&cfg, endpoint, sizeof(endpoint)) == RS_OK) {
-            rc = remote_user(endpoint, &cfg, &ua);
+            rc = remote_user(endpoint, &cfg, &ua, true);
         } else if (rc == RS_OK) {
             rc = local_user(s, &ua);
             store_close(s);
