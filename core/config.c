@@ -49,6 +49,15 @@ static const struct conf_key conf_keys[] = {
     K("limits", "max_object_size", CT_SIZE, max_object_size),
     K("limits", "max_part_size", CT_SIZE, max_part_size),
     K("limits", "min_part_size", CT_SIZE, min_part_size),
+    K("merge", "small_object_threshold", CT_SIZE, small_threshold),
+    K("merge", "merge_threshold", CT_SIZE, merge_threshold),
+    K("merge", "cache", CT_SIZE, merge_cache),
+    K("merge", "idle_flush_ms", CT_INT, idle_flush_ms),
+    K("merge", "wal_dir", CT_STR, wal_dir),
+    K("merge", "wal_segment_size", CT_SIZE, wal_segment_size),
+    K("merge", "compact_dead_percent", CT_INT, compact_dead_percent),
+    K("merge", "compact_interval", CT_INT, compact_interval),
+    K("merge", "open_files", CT_INT, open_files),
 };
 
 void rs_config_init(struct rs_config *c)
@@ -72,6 +81,14 @@ void rs_config_init(struct rs_config *c)
     c->max_object_size = 5ULL << 40;
     c->max_part_size = 5ULL << 30;
     c->min_part_size = 5ULL << 20;
+    c->small_threshold = 1ULL << 20;
+    c->merge_threshold = 128ULL << 20;
+    c->merge_cache = 512ULL << 20;
+    c->idle_flush_ms = 500;
+    c->wal_segment_size = 64ULL << 20;
+    c->compact_dead_percent = 50;
+    c->compact_interval = 60;
+    c->open_files = 1024;
 }
 
 static void group_clear(struct rs_group_conf *g)
@@ -222,6 +239,10 @@ void rs_config_finish(struct rs_config *c)
         snprintf(path, sizeof(path), "%s/index", c->data_dir);
         c->index_dir = rs_xstrdup(path);
     }
+    if (!c->wal_dir) {
+        snprintf(path, sizeof(path), "%s/wal", c->data_dir);
+        c->wal_dir = rs_xstrdup(path);
+    }
 }
 
 void rs_config_dispose(struct rs_config *c)
@@ -234,6 +255,7 @@ void rs_config_dispose(struct rs_config *c)
     free(c->root_access_key);
     free(c->root_secret_key);
     free(c->index_dir);
+    free(c->wal_dir);
     group_clear(&c->standard);
     group_clear(&c->low_frequency);
     memset(c, 0, sizeof(*c));

@@ -232,6 +232,20 @@ struct rs_config {
     uint64_t max_object_size;/* 5 TiB */
     uint64_t max_part_size;  /* 5 GiB */
     uint64_t min_part_size;  /* 5 MiB */
+    /* [merge]: small objects packed into merged containers behind a WAL */
+    uint64_t small_threshold;   /* objects <= this take the merge path,
+                                   1 MiB; 0 turns the path off */
+    uint64_t merge_threshold;   /* a container is flushed at this size,
+                                   128 MiB */
+    uint64_t merge_cache;       /* bytes of unflushed containers held in
+                                   memory before writers wait, 512 MiB */
+    int idle_flush_ms;          /* flush a container idle this long, 500 */
+    char *wal_dir;              /* default DATA/wal */
+    uint64_t wal_segment_size;  /* 64 MiB */
+    int compact_dead_percent;   /* compact containers at least this dead,
+                                   50; 0 turns background compaction off */
+    int compact_interval;       /* seconds between compaction scans, 60 */
+    int open_files;             /* cached open container handles, 1024 */
 };
 
 /* Fill every field with its default (strings are malloc'ed copies). */

@@ -16,7 +16,12 @@
  * pass; otherwise remove the container from its group (unlink + directory
  * fsync; "not found" counts as removed), then delete the record.  Records
  * are deleted in synced batches of up to GC_BATCH.  A crash between the
- * removal and the record's deletion only repeats the removal.
+ * removal and the record's deletion only repeats the removal.  The c/
+ * and x/ records of a merged container (merge.c) are deleted in the same
+ * batch as its g/ record.  Runs in merged containers never make garbage
+ * records when their object goes: they add dead bytes (merge.c), and
+ * compaction (compact.c) turns a container into garbage once nothing
+ * live is left in it.
  *
  * RECOVERY.  At open, every pending record p/<container> is a container
  * of a writer that never committed or aborted (the process died): it
@@ -52,6 +57,11 @@ size_t store__garbage_add(struct idx_batch *b, const struct store_layout *l)
     size_t n = 0;
 
     for (size_t i = 0; i < l->nruns; i++) {
+        /* A merged container is shared: only this object's bytes die. */
+        if (l->runs[i].flags & STORE_RUN_MERGED) {
+            store__merge_dead(b, &l->runs[i]);
+            continue;
+        }
         /* A container's runs are adjacent (reader.c, run_is_repeat). */
         if (i > 0 && strcmp(l->runs[i].container,
                             l->runs[i - 1].container) == 0)
@@ -156,6 +166,7 @@ int store__gc_pass(struct store *s, size_t *removed_out)
         }
         if (!store__pin_doom(s, name))
             continue;           /* a reader still uses it */
+        store__file_forget(s, name);
         r = g->ops->remove(g->g, name);
         store__pin_undoom(s, name);
         if (r != RS_OK && r != RS_ENOTFOUND) {
@@ -164,8 +175,15 @@ int store__gc_pass(struct store *s, size_t *removed_out)
             continue;
         }
         idx_batch_delete(b, k, klen);
+        {
+            /* A merged container's records go with it (no-ops for the
+             * others). */
+            char ck[IDX_KEY_MAX];
+            idx_batch_delete(b, ck, idx_key_container(ck, name));
+            idx_batch_delete(b, ck, idx_key_dead(ck, name));
+        }
         removed++;
-        if (idx_batch_count(b) >= GC_BATCH) {
+        if (idx_batch_count(b) >= 3 * GC_BATCH) {
             if ((rc = idx_batch_commit(b, true)) != RS_OK) {
                 b = NULL;
                 break;

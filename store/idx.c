@@ -31,9 +31,23 @@
  *                                      which the OS page cache gives; a
  *                                      power cut loses the record and the
  *                                      container leaks, never data)
+ *   c/<container>                      merged container record (binary,
+ *                                      merge.c): written with sync once
+ *                                      the container is durable
+ *   x/<container>                      dead bytes and objects of a merged
+ *                                      container: little-endian u64
+ *                                      counters changed only by merge
+ *                                      operands that add (idx_batch_add)
+ *   w/applied                          last WAL sequence whose index
+ *                                      changes are in this index (wal.c)
  *
  * Values are JSON objects with "v":1 (encoded by store/rec.c), except k/
- * whose value is the user name.
+ * whose value is the user name, and the binary c/, x/ and w/ values.
+ *
+ * MERGE OPERATOR "roadstore.add64": a value and its operands are arrays
+ * of little-endian u64; merging adds them element-wise (a shorter one
+ * counts as zeros).  Counters updated by many writers thus need no
+ * read-modify-write, and the order batches land in does not matter.
  *
  * SHARDS.  An object record lives in one shard of its bucket's shard map;
  * the shard id is part of the key, so moving a range to another shard (or
@@ -60,6 +74,7 @@ struct idx {
     rocksdb_writeoptions_t *wo_sync;
     rocksdb_writeoptions_t *wo_nosync;
     rocksdb_readoptions_t *ro;
+    rocksdb_mergeoperator_t *mergeop;
     char *dir;
 };
 
@@ -108,6 +123,90 @@ static int idx_err(char *err, const char *what)
 }
 
 /* ------------------------------------------------------------------ */
+/* The add64 merge operator                                             */
+/* ------------------------------------------------------------------ */
+
+static void add64_into(uint8_t *acc, size_t acclen, const char *v,
+                       size_t vlen)
+{
+    for (size_t i = 0; i + 8 <= vlen && i + 8 <= acclen; i += 8) {
+        uint64_t a = 0, b = 0;
+        for (int j = 7; j >= 0; j--) {
+            a = a << 8 | acc[i + (size_t)j];
+            b = b << 8 | (uint8_t)v[i + (size_t)j];
+        }
+        a += b;
+        for (int j = 0; j < 8; j++)
+            acc[i + (size_t)j] = (uint8_t)(a >> (8 * j));
+    }
+}
+
+static char *add64_merge(const char *existing, size_t elen,
+                         const char *const *ops, const size_t *oplens,
+                         int nops, unsigned char *success, size_t *outlen)
+{
+    size_t n = existing ? elen : 0;
+    uint8_t *acc;
+
+    for (int i = 0; i < nops; i++)
+        if (oplens[i] > n)
+            n = oplens[i];
+    n -= n % 8;
+    /* RocksDB frees the result with free(). */
+    acc = calloc(1, n ? n : 1);
+    if (!acc) {
+        *success = 0;
+        return NULL;
+    }
+    if (existing)
+        add64_into(acc, n, existing, elen);
+    for (int i = 0; i < nops; i++)
+        add64_into(acc, n, ops[i], oplens[i]);
+    *success = 1;
+    *outlen = n;
+    return (char *)acc;
+}
+
+static char *add64_full(void *state, const char *key, size_t klen,
+                        const char *existing, size_t elen,
+                        const char *const *ops, const size_t *oplens,
+                        int nops, unsigned char *success, size_t *outlen)
+{
+    (void)state;
+    (void)key;
+    (void)klen;
+    return add64_merge(existing, elen, ops, oplens, nops, success, outlen);
+}
+
+static char *add64_partial(void *state, const char *key, size_t klen,
+                           const char *const *ops, const size_t *oplens,
+                           int nops, unsigned char *success, size_t *outlen)
+{
+    (void)state;
+    (void)key;
+    (void)klen;
+    return add64_merge(NULL, 0, ops, oplens, nops, success, outlen);
+}
+
+static void add64_delete(void *state, const char *v, size_t vlen)
+{
+    (void)state;
+    (void)vlen;
+    free((void *)v);
+}
+
+static void add64_destroy(void *state)
+{
+    (void)state;
+}
+
+static const char *add64_name(void *state)
+{
+    (void)state;
+    return "roadstore.add64";
+}
+
+/* ------------------------------------------------------------------ */
 /* Lifecycle                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -145,6 +244,11 @@ int idx_open(struct idx **out, const char *dir, uint64_t cache_bytes)
     rocksdb_options_set_create_if_missing(ix->opts, 1);
     rocksdb_options_set_block_based_table_factory(ix->opts, ix->topts);
     rocksdb_options_set_keep_log_file_num(ix->opts, 4);
+    /* The options take ownership of the operator. */
+    ix->mergeop = rocksdb_mergeoperator_create(NULL, add64_destroy,
+                                               add64_full, add64_partial,
+                                               add64_delete, add64_name);
+    rocksdb_options_set_merge_operator(ix->opts, ix->mergeop);
     ix->wo_sync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(ix->wo_sync, 1);
     ix->wo_nosync = rocksdb_writeoptions_create();
@@ -282,6 +386,16 @@ size_t idx_key_pending(char *out, const char *container)
     return key2(out, "p/", container);
 }
 
+size_t idx_key_container(char *out, const char *container)
+{
+    return key2(out, "c/", container);
+}
+
+size_t idx_key_dead(char *out, const char *container)
+{
+    return key2(out, "x/", container);
+}
+
 /* The object key prefix of a local shard: "o/<bucket>/<id:08x>/". */
 static size_t key_obj_prefix(char *out, const char *bucket, uint32_t shard)
 {
@@ -346,6 +460,20 @@ void idx_batch_put(struct idx_batch *b, const char *k, size_t klen,
                    const char *v, size_t vlen)
 {
     rocksdb_writebatch_put(b->wb, k, klen, v, vlen);
+    b->n++;
+}
+
+void idx_batch_add(struct idx_batch *b, const char *k, size_t klen,
+                   const uint64_t *vals, size_t nvals)
+{
+    uint8_t v[8 * 8];
+
+    if (nvals > 8)
+        nvals = 8;
+    for (size_t i = 0; i < nvals; i++)
+        for (int j = 0; j < 8; j++)
+            v[8 * i + (size_t)j] = (uint8_t)(vals[i] >> (8 * j));
+    rocksdb_writebatch_merge(b->wb, k, klen, (const char *)v, 8 * nvals);
     b->n++;
 }
 

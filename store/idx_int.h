@@ -69,6 +69,9 @@ size_t idx_key_upload_prefix(char *out, const char *bucket);
 size_t idx_key_part(char *out, const char *upload_id, uint32_t number);
 size_t idx_key_part_prefix(char *out, const char *upload_id);
 size_t idx_key_garbage(char *out, int64_t when_ns, const char *container);
+/* Merged containers: "c/<container>" record, "x/<container>" counters. */
+size_t idx_key_container(char *out, const char *container);
+size_t idx_key_dead(char *out, const char *container);
 size_t idx_key_pending(char *out, const char *container);
 
 /* Prefixes of whole record families: "u/", "b/", "g/", "p/". */
@@ -76,6 +79,9 @@ size_t idx_key_pending(char *out, const char *container);
 #define IDX_PREFIX_BUCKET "b/"
 #define IDX_PREFIX_GARBAGE "g/"
 #define IDX_PREFIX_PENDING "p/"
+#define IDX_PREFIX_CONTAINER "c/"
+/* Last WAL sequence applied to the index (8 bytes little-endian). */
+#define IDX_KEY_WAL_APPLIED "w/applied"
 
 /* Parse a garbage key back: container name (33 bytes) and time. */
 int idx_key_garbage_parse(int64_t *when_ns_out, char *container_out,
@@ -95,6 +101,10 @@ struct idx_batch *idx_batch_begin(struct idx *ix);
 void idx_batch_put(struct idx_batch *b, const char *k, size_t klen,
                    const char *v, size_t vlen);
 void idx_batch_delete(struct idx_batch *b, const char *k, size_t klen);
+/* Add nvals (<= 8) u64 counters to the value at k, element-wise, through
+ * the "roadstore.add64" merge operator (idx.c): no read, any order. */
+void idx_batch_add(struct idx_batch *b, const char *k, size_t klen,
+                   const uint64_t *vals, size_t nvals);
 size_t idx_batch_count(const struct idx_batch *b);
 /* Apply atomically; frees b whatever the result. */
 int idx_batch_commit(struct idx_batch *b, bool sync);

@@ -20,7 +20,11 @@
  *     8   u64    size: total data bytes (sum of len * count)
  *   then nruns runs of 44 bytes each:
  *     0   u8     group (0 standard, 1 low-frequency)
- *     1   u8[3]  zero
+ *     1   u8     flags: bit 0 (STORE_RUN_MERGED) set when the container
+ *                is a merged container shared with other objects
+ *                (merge.c), whose space is reclaimed by compaction, not
+ *                by removing the container when this object goes
+ *     2   u8[2]  zero
  *     4   u32    block: CRC block size of the run's extents (bytes, > 0)
  *     8   u8[16] container name as 16 bytes (its 32 hex digits)
  *     24  u64    offset of the first extent in the container
@@ -51,7 +55,8 @@ void store__layout_add(struct store_layout *l, const char *container,
     struct store_run *last = l->nruns ? &l->runs[l->nruns - 1] : NULL;
 
     l->size += len;
-    if (last && last->len == len && last->group == group &&
+    if (last && last->flags == 0 && last->len == len &&
+        last->group == group &&
         last->block == block && last->count < UINT32_MAX &&
         strcmp(last->container, container) == 0 &&
         last->offset + last->count * store__extent_span(len, block) ==
@@ -146,6 +151,7 @@ void *store__layout_encode(size_t *len_out, const struct store_layout *l)
         const struct store_run *r = &l->runs[i];
         uint8_t *p = b + LAYOUT_HDR + LAYOUT_RUN * i;
         p[0] = r->group;
+        p[1] = r->flags;
         put32(p + 4, r->block);
         for (int j = 0; j < 16; j++)
             p[8 + j] = (uint8_t)(unhex(r->container[2 * j]) << 4 |
@@ -181,6 +187,7 @@ int store__layout_decode(struct store_layout *l, const void *blob, size_t n)
         static const char hex[] = "0123456789abcdef";
 
         r->group = p[0];
+        r->flags = p[1];
         r->block = get32(p + 4);
         for (int j = 0; j < 16; j++) {
             r->container[2 * j] = hex[p[8 + j] >> 4];
@@ -190,7 +197,8 @@ int store__layout_decode(struct store_layout *l, const void *blob, size_t n)
         r->offset = get64(p + 24);
         r->len = get64(p + 32);
         r->count = get32(p + 40);
-        if (r->group >= STORE_NGROUPS || r->block == 0 || r->len == 0 ||
+        if (r->group >= STORE_NGROUPS || (r->flags & ~STORE_RUN_MERGED) ||
+            r->block == 0 || r->len == 0 ||
             r->count == 0) {
             store__layout_dispose(l);
             return rs_err_set(RS_ECORRUPT, "layout: bad run %u", i);

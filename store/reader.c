@@ -10,8 +10,18 @@
  * requested bytes out.  A mismatch, or a container shorter than its layout
  * says, is RS_ECORRUPT: wrong bytes are never returned.
  *
- * A reader keeps one container open at a time (objects written by one
- * writer live in one container; multipart objects switch per part).
+ * A reader uses one container at a time (objects written by one writer
+ * live in one container; multipart objects switch per part): a merged
+ * container still in memory (merge.c), or an open handle from the file
+ * cache below.
+ *
+ * FILE CACHE.  Open container handles are kept in s->files (a chained
+ * hash table of name -> handle with a reference count) so that a GET costs
+ * no open/close: up to cfg->open_files handles, the least recently used
+ * unreferenced ones closed beyond that.  The collector calls
+ * store__file_forget before removing a container (it is unpinned, so no
+ * reader holds its handle).  files_lock guards the table and the LRU list
+ * and is held across open(2) of a missing entry only.
  *
  * PINS.  store_reader_open pins every container of the layout in
  * s->pins (a chained hash table of name -> refs) and store_reader_close
@@ -31,8 +41,9 @@ struct store_reader {
     struct store *s;
     struct store_layout l;
     uint64_t *starts;             /* object offset where each run starts */
-    struct store_bk_file *f;      /* open container, or NULL */
-    char fname[STORE_CNAME_SIZE]; /* its name */
+    struct store_file *sf;        /* open container (cached handle), */
+    struct merge_ctr *mc;         /* or merged container in memory, */
+    char fname[STORE_CNAME_SIZE]; /* named so; both NULL: none */
     uint8_t *span;                /* data of the current step */
     size_t spancap;
     uint32_t *crcs;               /* CRCs of the current step */
@@ -169,23 +180,159 @@ void store__pin_undoom(struct store *s, const char *name)
 }
 
 /* ------------------------------------------------------------------ */
+/* File cache                                                           */
+/* ------------------------------------------------------------------ */
+
+static void lru_unlink(struct store *s, struct store_file *f)
+{
+    if (f->lru_prev)
+        f->lru_prev->lru_next = f->lru_next;
+    else if (s->files_lru == f)
+        s->files_lru = f->lru_next;
+    if (f->lru_next)
+        f->lru_next->lru_prev = f->lru_prev;
+    else if (s->files_mru == f)
+        s->files_mru = f->lru_prev;
+    f->lru_prev = f->lru_next = NULL;
+}
+
+static void lru_push(struct store *s, struct store_file *f)
+{
+    f->lru_prev = s->files_mru;
+    f->lru_next = NULL;
+    if (s->files_mru)
+        s->files_mru->lru_next = f;
+    else
+        s->files_lru = f;
+    s->files_mru = f;
+}
+
+/* Unlink f from the hash table and close it.  Under files_lock, refs 0. */
+static void file_drop(struct store *s, struct store_file *f)
+{
+    struct store_file **pp = &s->files[pin_hash(f->name)];
+
+    while (*pp != f)
+        pp = &(*pp)->next;
+    *pp = f->next;
+    lru_unlink(s, f);
+    f->f->ops->close(f->f);
+    free(f);
+    s->nfiles--;
+}
+
+int store__file_get(struct store *s, struct store_file **out, uint8_t group,
+                    const char *name)
+{
+    struct store_group *g = &s->groups[group];
+    struct store_file *f;
+    int rc;
+
+    *out = NULL;
+    pthread_mutex_lock(&s->files_lock);
+    for (f = s->files[pin_hash(name)]; f; f = f->next)
+        if (strcmp(f->name, name) == 0 && f->group == group)
+            break;
+    if (f) {
+        if (f->refs++ == 0)
+            lru_unlink(s, f);
+        pthread_mutex_unlock(&s->files_lock);
+        *out = f;
+        return RS_OK;
+    }
+    if (!g->g) {
+        pthread_mutex_unlock(&s->files_lock);
+        return rs_err_set(RS_EINVAL, "container %s: group %u has no "
+                          "directories", name, group);
+    }
+    f = rs_xcalloc(1, sizeof *f);
+    rc = g->ops->open(&f->f, g->g, name, STORE_BK_READ);
+    if (rc != RS_OK) {
+        pthread_mutex_unlock(&s->files_lock);
+        free(f);
+        return rc;
+    }
+    memcpy(f->name, name, STORE_CNAME_SIZE);
+    f->group = group;
+    f->refs = 1;
+    f->next = s->files[pin_hash(name)];
+    s->files[pin_hash(name)] = f;
+    s->nfiles++;
+    while (s->nfiles > s->max_files && s->files_lru)
+        file_drop(s, s->files_lru);
+    pthread_mutex_unlock(&s->files_lock);
+    *out = f;
+    return RS_OK;
+}
+
+void store__file_put(struct store *s, struct store_file *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&s->files_lock);
+    if (--f->refs == 0) {
+        lru_push(s, f);
+        while (s->nfiles > s->max_files && s->files_lru)
+            file_drop(s, s->files_lru);
+    }
+    pthread_mutex_unlock(&s->files_lock);
+}
+
+void store__file_forget(struct store *s, const char *name)
+{
+    struct store_file *f;
+
+    pthread_mutex_lock(&s->files_lock);
+    for (f = s->files[pin_hash(name)]; f; f = f->next)
+        if (strcmp(f->name, name) == 0)
+            break;
+    if (f && f->refs == 0)
+        file_drop(s, f);
+    pthread_mutex_unlock(&s->files_lock);
+}
+
+void store__files_close(struct store *s)
+{
+    pthread_mutex_lock(&s->files_lock);
+    for (size_t i = 0; i < STORE_PIN_BUCKETS; i++)
+        while (s->files[i]) {
+            struct store_file *f = s->files[i];
+            if (f->refs != 0)
+                rs_warn("store: container %s still open at close", f->name);
+            f->refs = 0;
+            file_drop(s, f);
+        }
+    pthread_mutex_unlock(&s->files_lock);
+}
+
+/* ------------------------------------------------------------------ */
 /* Readers                                                              */
 /* ------------------------------------------------------------------ */
 
+static void reader_release(struct store_reader *r)
+{
+    store__file_put(r->s, r->sf);
+    r->sf = NULL;
+    if (r->mc)
+        store__merge_unref(r->s, r->mc);
+    r->mc = NULL;
+}
+
 static int reader_use(struct store_reader *r, const struct store_run *run)
 {
-    struct store_group *g = &r->s->groups[run->group];
     int rc;
 
-    if (r->f && strcmp(r->fname, run->container) == 0)
+    if ((r->sf || r->mc) && strcmp(r->fname, run->container) == 0)
         return RS_OK;
-    if (r->f)
-        r->f->ops->close(r->f);
-    r->f = NULL;
-    if (!g->g)
-        return rs_err_set(RS_EINVAL, "container %s: group %u has no "
-                          "directories", run->container, run->group);
-    rc = g->ops->open(&r->f, g->g, run->container, STORE_BK_READ);
+    reader_release(r);
+    /* A merged container not yet flushed is read from memory; once the
+     * flusher drops it from memory, its file is durable. */
+    if ((run->flags & STORE_RUN_MERGED) &&
+        (r->mc = store__merge_find(r->s, run->container)) != NULL) {
+        memcpy(r->fname, run->container, STORE_CNAME_SIZE);
+        return RS_OK;
+    }
+    rc = store__file_get(r->s, &r->sf, run->group, run->container);
     if (rc == RS_ENOTFOUND)
         return rs_err_set(RS_ENOTFOUND, "container %s is gone (the object "
                           "changed; read its metadata again)",
@@ -194,6 +341,17 @@ static int reader_use(struct store_reader *r, const struct store_run *run)
         return rc;
     memcpy(r->fname, run->container, STORE_CNAME_SIZE);
     return RS_OK;
+}
+
+/* Positioned read from the current container. */
+static int reader_pread(struct store_reader *r, void *p, size_t n,
+                        uint64_t off, size_t *got)
+{
+    if (r->mc) {
+        store__merge_read(r->mc, p, n, off, got);
+        return RS_OK;
+    }
+    return r->sf->f->ops->read_at(r->sf->f, p, n, off, got);
 }
 
 int store_reader_open(struct store *s, struct store_reader **out,
@@ -295,17 +453,16 @@ static int reader_step(struct store_reader *r, uint64_t off, uint8_t *p,
         free(r->crcs);
         r->crcs = rs_xmalloc(4 * nb);
     }
-    if ((rc = r->f->ops->read_at(r->f, r->span, (size_t)(s1 - s0),
-                                 ext + s0, &g)) != RS_OK)
+    if ((rc = reader_pread(r, r->span, (size_t)(s1 - s0), ext + s0,
+                           &g)) != RS_OK)
         return rc;
     if (g != s1 - s0)
         return rs_err_set(RS_ECORRUPT, "container %s is short: %zu of %llu "
                           "bytes at %llu", r->fname, g,
                           (unsigned long long)(s1 - s0),
                           (unsigned long long)(ext + s0));
-    if ((rc = r->f->ops->read_at(r->f, r->crcs, 4 * nb,
-                                 ext + run->len + 4 * (s0 / block),
-                                 &g)) != RS_OK)
+    if ((rc = reader_pread(r, r->crcs, 4 * nb,
+                           ext + run->len + 4 * (s0 / block), &g)) != RS_OK)
         return rc;
     if (g != 4 * nb)
         return rs_err_set(RS_ECORRUPT, "container %s is short: no checksums "
@@ -348,8 +505,7 @@ void store_reader_close(struct store_reader *r)
 {
     if (!r)
         return;
-    if (r->f)
-        r->f->ops->close(r->f);
+    reader_release(r);
     store__unpin_layout(r->s, &r->l);
     store__layout_dispose(&r->l);
     free(r->starts);

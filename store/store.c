@@ -233,6 +233,9 @@ void store_close(struct store *s)
     if (!s)
         return;
     store__gc_stop(s);
+    if (s->ix)
+        store__merge_close(s);
+    store__files_close(s);
     for (int i = 0; i < STORE_NGROUPS; i++)
         if (s->groups[i].g)
             s->groups[i].ops->group_close(s->groups[i].g);
@@ -246,6 +249,7 @@ void store_close(struct store *s)
     }
     pthread_mutex_destroy(&s->meta_lock);
     pthread_mutex_destroy(&s->pin_lock);
+    pthread_mutex_destroy(&s->files_lock);
     pthread_mutex_destroy(&s->gc_lock);
     pthread_cond_destroy(&s->gc_cond);
     for (int i = 0; i < STORE_BUCKET_LOCKS; i++)
@@ -274,6 +278,8 @@ int store_open(struct store **out, const struct rs_config *cfg)
 
     pthread_mutex_init(&s->meta_lock, NULL);
     pthread_mutex_init(&s->pin_lock, NULL);
+    pthread_mutex_init(&s->files_lock, NULL);
+    s->max_files = cfg->open_files > 0 ? (size_t)cfg->open_files : 1024;
     pthread_mutex_init(&s->gc_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -306,6 +312,8 @@ int store_open(struct store **out, const struct rs_config *cfg)
                          cfg->data_dir, "low-frequency")) != RS_OK)
         goto fail;
     if ((rc = store__gc_recover(s)) != RS_OK)
+        goto fail;
+    if ((rc = store__merge_open(s, cfg)) != RS_OK)
         goto fail;
     if ((rc = store__gc_start(s)) != RS_OK)
         goto fail;
@@ -953,5 +961,6 @@ int store_get_stats(struct store *s, struct store_stats *out)
             return rc;
     }
     out->gc_pending = atomic_load(&s->gc_pending);
+    store__merge_stats(s, &out->merge);
     return RS_OK;
 }

@@ -351,6 +351,29 @@ int store_upload_list(struct store *s, struct rs_arena *a, const char *bucket,
 /* Statistics for /_roadstore/metrics and health                         */
 /* ------------------------------------------------------------------ */
 
+/* The merge path and its WAL (all zero when the path is off). */
+#define STORE_WAL_BATCH_BUCKETS 9    /* batches of <=1,2,4,..,128, more */
+struct store_merge_stats {
+    bool enabled;
+    uint64_t cache_bytes;            /* memory held by unflushed
+                                        containers */
+    uint64_t cache_limit;
+    uint64_t containers_open;        /* unflushed containers */
+    uint64_t objects_in_memory, bytes_in_memory;
+    uint64_t objects_logged, bytes_logged;   /* since start */
+    uint64_t flushes, flush_bytes, flush_errors;
+    double flush_seconds;            /* total time spent flushing */
+    uint64_t replay_records;         /* WAL records replayed at start */
+    double replay_seconds;
+    uint64_t wal_fsyncs, wal_records, wal_bytes, wal_segments;
+    uint64_t wal_failed_batches;
+    uint64_t wal_batch_hist[STORE_WAL_BATCH_BUCKETS];
+    /* Compaction (since start). */
+    uint64_t compactions, compacted_objects, compacted_bytes_freed;
+    uint64_t containers_flushed;     /* c/ records: merged containers on
+                                        disk */
+};
+
 struct store_stats {
     uint64_t index_live_bytes;   /* RocksDB estimate-live-data-size */
     uint64_t index_sst_bytes;    /* total-sst-files-size */
@@ -359,6 +382,7 @@ struct store_stats {
     uint64_t group_used_bytes[2];   /* per enum store_class */
     uint64_t group_free_bytes[2];
     uint64_t gc_pending;            /* containers waiting for removal */
+    struct store_merge_stats merge;
 };
 int store_get_stats(struct store *s, struct store_stats *out);
 

@@ -26,6 +26,7 @@
 #include "store/store_backend.h"
 
 #include <pthread.h>
+#include <sys/uio.h>
 #include <stdatomic.h>
 
 #define STORE_NGROUPS 2
@@ -84,6 +85,15 @@ struct store {
     pthread_t gc_thread;
     atomic_uint_fast64_t gc_pending; /* g/ records */
     atomic_uint_fast64_t gc_removed; /* containers removed since open */
+
+    /* The merge path (merge.c); NULL when cfg->small_threshold is 0. */
+    struct merge *mg;
+    /* Open container handles (reader.c, "file cache"). */
+    pthread_mutex_t files_lock;
+    struct store_file *files[STORE_PIN_BUCKETS];
+    struct store_file *files_lru;    /* oldest unused first */
+    struct store_file *files_mru;
+    size_t nfiles, max_files;
 };
 
 /* ------------------------------------------------------------------ */
@@ -92,9 +102,13 @@ struct store {
 
 /* count consecutive extents of len data bytes each, back to back in one
  * container from offset, each followed by its CRC array. */
+/* store_run.flags */
+#define STORE_RUN_MERGED 1           /* container shared (merge.c) */
+
 struct store_run {
     char container[STORE_CNAME_SIZE];
     uint8_t group;                   /* enum store_class */
+    uint8_t flags;                   /* STORE_RUN_MERGED */
     uint32_t block;                  /* CRC block size of these extents */
     uint64_t offset;                 /* container offset of extent 0 */
     uint64_t len;                    /* data bytes per extent */
@@ -213,5 +227,139 @@ void store__unpin_layout(struct store *s, const struct store_layout *l);
 /* For the collector: mark name doomed unless pinned (true when doomed). */
 bool store__pin_doom(struct store *s, const char *name);
 void store__pin_undoom(struct store *s, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Open container handles (reader.c)                                    */
+/* ------------------------------------------------------------------ */
+
+/* A cached open handle of a container; shared by readers (read_at is
+ * safe concurrently). */
+struct store_file {
+    struct store_file *next;         /* hash chain */
+    struct store_file *lru_prev, *lru_next; /* when refs == 0 */
+    char name[STORE_CNAME_SIZE];
+    uint8_t group;
+    uint32_t refs;
+    struct store_bk_file *f;
+};
+
+/* A referenced handle of container name in group (opened when not
+ * cached); RS_ENOTFOUND when the container does not exist. */
+int store__file_get(struct store *s, struct store_file **out, uint8_t group,
+                    const char *name);
+void store__file_put(struct store *s, struct store_file *f);
+/* Close the cached handle of name, if unused (before removing it). */
+void store__file_forget(struct store *s, const char *name);
+void store__files_close(struct store *s);
+
+/* ------------------------------------------------------------------ */
+/* Write-ahead log (wal.c)                                              */
+/* ------------------------------------------------------------------ */
+
+#define WAL_HDR 24
+#define WAL_BATCH_BUCKETS 9          /* batch sizes <=1,2,4..128, more */
+
+struct wal;
+
+/* A record to log.  The owner fills iov/niov (the payload, at most 6
+ * pieces; it must stay valid until wal_wait returns) and arg; the log
+ * fills the rest. */
+struct wal_rec {
+    struct wal_rec *next;
+    uint64_t seq;                    /* assigned by wal_enqueue */
+    uint64_t seg;                    /* segment id when enqueued: the
+                                        record is in it or a later one */
+    struct iovec iov[6];
+    int niov;
+    uint8_t hdr[WAL_HDR];
+    int rc;                          /* result, set by the batch */
+    bool done;
+    void *arg;                       /* the owner's */
+};
+
+/* Called by the leader of a batch after its records are durable, in
+ * sequence order; sets recs[i]->rc where one record fails alone, and
+ * returns an error to fail them all. */
+typedef int (*wal_apply_fn)(void *ctx, struct wal_rec **recs, size_t n);
+/* Called by wal_replay for each intact record, in log order. */
+typedef int (*wal_replay_fn)(void *arg, uint64_t seg, uint64_t seq,
+                             uint8_t type, const uint8_t *payload,
+                             size_t len);
+
+struct wal_stats {
+    uint64_t fsyncs, records, bytes, failed_batches;
+    uint64_t batch_hist[WAL_BATCH_BUCKETS];  /* batches by record count */
+    uint64_t segments;
+};
+
+struct wal_replay_stats {
+    uint64_t segments, records, bytes, torn_bytes, bad_segments;
+    uint64_t max_seq, max_segment;
+    double seconds;
+};
+
+/* Read every segment of dir, oldest first, calling cb per record. */
+int wal_replay(const char *dir, wal_replay_fn cb, void *arg,
+               struct wal_replay_stats *st);
+/* Open the log for writing (a new segment after those present); the next
+ * record gets sequence next_seq. */
+int wal_open(struct wal **out, const char *dir, uint64_t seg_max,
+             uint64_t next_seq, wal_apply_fn apply, void *ctx);
+void wal_close(struct wal *w);
+void wal_enqueue(struct wal *w, struct wal_rec *r, uint8_t type);
+/* Wait until r is durable and applied (leading a batch when needed). */
+int wal_wait(struct wal *w, struct wal_rec *r);
+uint64_t wal_active_segment(struct wal *w);
+/* Remove every segment with id < below except the active one.  The
+ * caller has made the index durable first. */
+int wal_retire(struct wal *w, uint64_t below);
+void wal_get_stats(struct wal *w, struct wal_stats *out);
+
+/* ------------------------------------------------------------------ */
+/* The merge path (merge.c)                                             */
+/* ------------------------------------------------------------------ */
+
+struct merge;
+
+int store__merge_open(struct store *s, const struct rs_config *cfg);
+/* Flush everything and stop (clean shutdown leaves an empty WAL). */
+void store__merge_close(struct store *s);
+/* Whether an object of n bytes takes the merge path. */
+bool store__merge_small(const struct store *s, uint64_t n);
+/*
+ * Store data[n] as bucket/key through the WAL (store_writer_commit's
+ * contract: info's public fields are the metadata; size, mtime set on
+ * success).  class_name selects the group.
+ */
+int store__merge_put(struct store *s, const char *bucket, const char *key,
+                     const char *class_name, uint8_t group,
+                     const void *data, size_t n, struct store_obj *info);
+/* A merged container still in memory, referenced; NULL when flushed. */
+struct merge_ctr *store__merge_find(struct store *s, const char *name);
+/* Copy up to n bytes at off of a container in memory; *got short only
+ * at its end. */
+void store__merge_read(struct merge_ctr *c, void *p, size_t n, uint64_t off,
+                       size_t *got);
+void store__merge_unref(struct store *s, struct merge_ctr *c);
+void store__merge_stats(struct store *s, struct store_merge_stats *out);
+
+/* A decoded c/ record (merge.c has the format). */
+struct store_ctr_member {
+    uint64_t offset;
+    uint32_t span;
+    char *key;
+};
+struct store_ctr_rec {
+    uint8_t group;
+    char *bucket;
+    uint64_t length, member_bytes;
+    struct store_ctr_member *members;
+    size_t nmembers;
+};
+int store__ctr_decode(struct store_ctr_rec *out, const char *v, size_t n);
+void store__ctr_rec_dispose(struct store_ctr_rec *r);
+
+/* Stage dead-byte counters for a replaced merged run. */
+void store__merge_dead(struct idx_batch *b, const struct store_run *r);
 
 #endif /* STORE_INT_H */

@@ -65,22 +65,22 @@ struct store_writer {
     struct store_layout layout;  /* extents written so far */
     int failed;                  /* rs_err of a failed write, else 0;
                                     then only abort is valid */
+    bool pended;                 /* its pending record is written */
+    bool small;                  /* still a candidate for the merge path:
+                                    everything so far is in sbuf */
+    uint8_t *sbuf;               /* the object while small */
+    size_t sbuflen, sbufcap;
 };
 
 /* ------------------------------------------------------------------ */
 /* Open                                                                 */
 /* ------------------------------------------------------------------ */
 
-static int writer_new(struct store_writer **out, struct store *s,
-                      const char *bucket, const char *key, uint8_t group,
-                      uint64_t limit)
+static struct store_writer *writer_new(struct store *s, const char *bucket,
+                                       const char *key, uint8_t group,
+                                       uint64_t limit)
 {
     struct store_writer *w = rs_xcalloc(1, sizeof *w);
-    struct idx_batch *b;
-    char k[IDX_KEY_MAX];
-    size_t klen;
-    char *v;
-    int rc;
 
     w->s = s;
     w->bucket = rs_xstrdup(bucket);
@@ -94,22 +94,27 @@ static int writer_new(struct store_writer **out, struct store *s,
     w->crccap = (size_t)((s->stripe_size + s->block_size - 1) /
                          s->block_size);
     w->crcs = rs_xmalloc(w->crccap * sizeof *w->crcs);
+    return w;
+}
 
-    /* Pending record, deliberately without sync (idx.c explains). */
+/* The pending record of the writer's container, deliberately without
+ * sync (idx.c explains); written when the container is created. */
+static int writer_pend(struct store_writer *w)
+{
+    struct idx_batch *b;
+    char k[IDX_KEY_MAX];
+    size_t klen;
+    char *v;
+    int rc;
+
     klen = idx_key_pending(k, w->container);
-    v = store__pending_encode(group, rs_now_ns());
-    b = idx_batch_begin(s->ix);
+    v = store__pending_encode(w->group, rs_now_ns());
+    b = idx_batch_begin(w->s->ix);
     idx_batch_put(b, k, klen, v, strlen(v));
     free(v);
-    if ((rc = idx_batch_commit(b, false)) != RS_OK) {
-        free(w->crcs);
-        free(w->bucket);
-        free(w->key);
-        free(w);
-        return rc;
-    }
-    *out = w;
-    return RS_OK;
+    if ((rc = idx_batch_commit(b, false)) == RS_OK)
+        w->pended = true;
+    return rc;
 }
 
 int store_writer_open(struct store *s, struct store_writer **out,
@@ -132,9 +137,8 @@ int store_writer_open(struct store *s, struct store_writer **out,
     if ((rc = store__bucket_map(&m, s, bucket)) != RS_OK)
         return rc;
     store__shardmap_free(m);
-    if ((rc = writer_new(out, s, bucket, key, (uint8_t)cls,
-                         s->max_object_size)) != RS_OK)
-        return rc;
+    *out = writer_new(s, bucket, key, (uint8_t)cls, s->max_object_size);
+    (*out)->small = store__merge_small(s, 0);
     (*out)->class_name = rs_xstrdup(storage_class && *storage_class
                                         ? storage_class
                                         : "STANDARD");
@@ -151,6 +155,8 @@ static int writer_append(struct store_writer *w, const void *p, size_t n)
     int rc;
 
     if (!w->f) {
+        if (!w->pended && (rc = writer_pend(w)) != RS_OK)
+            return rc;
         if ((rc = g->ops->open(&w->f, g->g, w->container,
                                STORE_BK_CREATE)) != RS_OK)
             return rc;
@@ -207,19 +213,12 @@ static int writer_end_stripe(struct store_writer *w)
     return RS_OK;
 }
 
-int store_writer_write(struct store_writer *w, const void *p, size_t n)
+/* Write into the container, stripe by stripe. */
+static int writer_stream(struct store_writer *w, const void *p, size_t n)
 {
     const uint8_t *c = p;
     int rc;
 
-    if (w->failed)
-        return rs_err_set(w->failed, "writer of %s/%s failed earlier",
-                          w->bucket, w->key);
-    if (n > w->limit - w->size) {
-        w->failed = RS_ETOOBIG;
-        return rs_err_set(RS_ETOOBIG, "%s/%s: larger than %llu bytes",
-                          w->bucket, w->key, (unsigned long long)w->limit);
-    }
     if (!w->buf && n > 0)
         w->buf = rs_xmalloc(w->bufcap);
     while (n > 0) {
@@ -251,6 +250,46 @@ fail:
     return rc;
 }
 
+int store_writer_write(struct store_writer *w, const void *p, size_t n)
+{
+    int rc;
+
+    if (w->failed)
+        return rs_err_set(w->failed, "writer of %s/%s failed earlier",
+                          w->bucket, w->key);
+    if (n > w->limit - w->size) {
+        w->failed = RS_ETOOBIG;
+        return rs_err_set(RS_ETOOBIG, "%s/%s: larger than %llu bytes",
+                          w->bucket, w->key, (unsigned long long)w->limit);
+    }
+    if (w->small) {
+        if (store__merge_small(w->s, w->size + n)) {
+            /* Still small: keep it for the merge path. */
+            if (w->sbuflen + n > w->sbufcap) {
+                size_t cap = w->sbufcap ? 2 * w->sbufcap : 64u << 10;
+                while (cap < w->sbuflen + n)
+                    cap *= 2;
+                w->sbuf = rs_xrealloc(w->sbuf, cap);
+                w->sbufcap = cap;
+            }
+            memcpy(w->sbuf + w->sbuflen, p, n);
+            w->sbuflen += n;
+            w->size += n;
+            return RS_OK;
+        }
+        /* Too large after all: stream what was kept, then the rest. */
+        w->small = false;
+        w->size = 0;
+        rc = writer_stream(w, w->sbuf, w->sbuflen);
+        free(w->sbuf);
+        w->sbuf = NULL;
+        w->sbuflen = w->sbufcap = 0;
+        if (rc != RS_OK)
+            return rc;
+    }
+    return writer_stream(w, p, n);
+}
+
 uint64_t store_writer_size(const struct store_writer *w)
 {
     return w->size;
@@ -271,6 +310,7 @@ static void writer_free(struct store_writer *w)
     free(w->key);
     free(w->class_name);
     free(w->upload_id);
+    free(w->sbuf);
     free(w);
 }
 
@@ -294,9 +334,12 @@ static void writer_discard(struct store_writer *w)
             return;
         }
     }
+    if (!w->pended)
+        return;
     klen = idx_key_pending(k, w->container);
     b = idx_batch_begin(w->s->ix);
     idx_batch_delete(b, k, klen);
+    w->pended = false;
     /* No sync, like the put: a lost delete only makes the next start
      * look for an already removed container. */
     if (idx_batch_commit(b, false) != RS_OK)
@@ -337,7 +380,11 @@ static int writer_finish(struct store_writer *w, void **blob_out,
 static void writer_unpend(struct store_writer *w, struct idx_batch *b)
 {
     char k[IDX_KEY_MAX];
-    size_t klen = idx_key_pending(k, w->container);
+    size_t klen;
+
+    if (!w->pended)
+        return;
+    klen = idx_key_pending(k, w->container);
     idx_batch_delete(b, k, klen);
 }
 
@@ -366,6 +413,18 @@ int store_writer_commit(struct store_writer *w, struct store_obj *info)
     if (w->upload_id) {
         rc = rs_err_set(RS_EINVAL, "part writer committed as an object");
         goto out_nolock;
+    }
+    if (w->small && !w->failed) {
+        /* The merge path (merge.c): logged, not written to a container
+         * of its own. */
+        rc = store__merge_put(s, w->bucket, w->key, w->class_name, w->group,
+                              w->sbuf, w->sbuflen, info);
+        if (rc == RS_OK) {
+            info->_layout = NULL;
+            info->_layout_len = 0;
+        }
+        writer_free(w);
+        return rc;
     }
     if ((rc = writer_finish(w, &blob, &blen)) != RS_OK)
         goto out_nolock;
@@ -453,9 +512,7 @@ int store_part_writer_open(struct store *s, struct store_writer **out,
     rs_arena_free(a);
     if (rc != RS_OK)
         return rc;
-    if ((rc = writer_new(out, s, bucket, key, (uint8_t)cls,
-                         s->max_part_size)) != RS_OK)
-        return rc;
+    *out = writer_new(s, bucket, key, (uint8_t)cls, s->max_part_size);
     (*out)->upload_id = rs_xstrdup(upload_id);
     (*out)->part = part_number;
     return RS_OK;

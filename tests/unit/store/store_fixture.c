@@ -64,6 +64,9 @@ void fx_cfg_make(struct rs_config *c, const char *dir, uint32_t block,
     c->stripe_size = stripe;
     c->gc_delay = gc_delay;
     c->index_cache = 4u << 20;
+    /* These fixtures test the per-object container path; merge_test.c
+     * turns the merge path on itself. */
+    c->small_threshold = 0;
     rs_config_finish(c);
 }
 
