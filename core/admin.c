@@ -1,5 +1,6 @@
 /*
- * core/admin.c - `roadstore admin`: user management.
+ * core/admin.c - `roadstore admin`: user management, and maintenance of
+ * merged containers (compact, fsck).
  *
  * Works on a stopped node by opening the store directly (--data DIR), and
  * on a running one through its admin endpoint (gw_admin.c), signed with
@@ -113,20 +114,18 @@ static void add_param(struct rs_kv *p, size_t *n, const char *name,
 }
 
 /*
- * One admin request to a running server.  Root keys: for an explicit
- * --endpoint, ROADSTORE_ACCESS_KEY/SECRET_KEY when set, else the data
- * dir's; for the server running on --data DIR (own_data), that dir's.
+ * One admin request to a running server; prints the JSON answer.  Root
+ * keys: for an explicit --endpoint, ROADSTORE_ACCESS_KEY/SECRET_KEY when
+ * set, else the data dir's; for the server running on --data DIR
+ * (own_data), that dir's.
  */
-static int remote_user(const char *endpoint, const struct rs_config *cfg,
-                       const struct user_args *ua, bool own_data)
+static int remote_call(const char *endpoint, const struct rs_config *cfg,
+                       bool own_data, const char *method, const char *path,
+                       const struct rs_kv *params, size_t np)
 {
     const char *ak = getenv("ROADSTORE_ACCESS_KEY");
     const char *sk = getenv("ROADSTORE_SECRET_KEY");
     char fak[130], fsk[130];
-    struct rs_kv params[5];
-    size_t np = 0;
-    struct rs_buf path;
-    const char *method = "GET";
     char *body = NULL;
     int status = 0, rc;
 
@@ -141,6 +140,31 @@ static int remote_user(const char *endpoint, const struct rs_config *cfg,
                           "no root credentials: set ROADSTORE_ACCESS_KEY and "
                           "ROADSTORE_SECRET_KEY or give --data DIR");
     }
+    rc = gw_admin_request(endpoint, ak, sk, cfg->region, method, path,
+                          params, np, &status, &body);
+    if (rc)
+        return rc;
+    if (status / 100 == 2)
+        printf("%s\n", body);
+    else
+        rc = rs_err_set(status == 404   ? RS_ENOTFOUND
+                        : status == 409 ? RS_EEXIST
+                        : status == 403 ? RS_EDENIED
+                                        : RS_ERR,
+                        "server answered %d: %s", status, body);
+    free(body);
+    return rc;
+}
+
+static int remote_user(const char *endpoint, const struct rs_config *cfg,
+                       const struct user_args *ua, bool own_data)
+{
+    struct rs_kv params[5];
+    size_t np = 0;
+    struct rs_buf path;
+    const char *method = "GET";
+    int rc;
+
     rs_buf_init(&path, 8192);
     (void)rs_buf_puts(&path, "/_roadstore/admin/users");
     if (!strcmp(ua->verb, "create")) {
@@ -156,20 +180,8 @@ static int remote_user(const char *endpoint, const struct rs_config *cfg,
         if (!strcmp(ua->verb, "remove"))
             method = "DELETE";
     }
-    rc = gw_admin_request(endpoint, ak, sk, cfg->region, method, path.data,
-                          params, np, &status, &body);
+    rc = remote_call(endpoint, cfg, own_data, method, path.data, params, np);
     rs_buf_dispose(&path);
-    if (rc)
-        return rc;
-    if (status / 100 == 2)
-        printf("%s\n", body);
-    else
-        rc = rs_err_set(status == 404   ? RS_ENOTFOUND
-                        : status == 409 ? RS_EEXIST
-                        : status == 403 ? RS_EDENIED
-                                        : RS_ERR,
-                        "server answered %d: %s", status, body);
-    free(body);
     return rc;
 }
 
@@ -230,6 +242,84 @@ static int parse_user_args(struct user_args *ua, int argc, char **argv)
     return RS_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* compact and fsck                                                     */
+/* ------------------------------------------------------------------ */
+
+struct maint_args {
+    const char *verb;     /* compact, fsck */
+    char min_dead[16];    /* compact: percent */
+    bool repair, verify;  /* fsck */
+};
+
+static int parse_maint_args(struct maint_args *ma, int argc, char **argv)
+{
+    uint64_t pct;
+
+    memset(ma, 0, sizeof(*ma));
+    if (argc < 1 || (strcmp(argv[0], "compact") && strcmp(argv[0], "fsck")))
+        return RS_EINVAL;
+    ma->verb = argv[0];
+    snprintf(ma->min_dead, sizeof(ma->min_dead), "50");
+    ma->verify = true;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(ma->verb, "compact") && !strcmp(argv[i], "--min-dead") &&
+            i + 1 < argc) {
+            if (rs_parse_u64(&pct, argv[i + 1], strlen(argv[i + 1])) ||
+                pct > 100)
+                return RS_EINVAL;
+            snprintf(ma->min_dead, sizeof(ma->min_dead), "%u",
+                     (unsigned)pct);
+            i++;
+        } else if (!strcmp(ma->verb, "fsck") && !strcmp(argv[i], "--repair")) {
+            ma->repair = true;
+        } else if (!strcmp(ma->verb, "fsck") &&
+                   !strcmp(argv[i], "--no-verify")) {
+            ma->verify = false;
+        } else {
+            return RS_EINVAL;
+        }
+    }
+    return RS_OK;
+}
+
+static int maint(const struct maint_args *ma, struct rs_config *cfg,
+                 const char *explicit_endpoint)
+{
+    struct store *s = NULL;
+    struct rs_kv params[2];
+    size_t np = 0;
+    char endpoint[300], path[64];
+    char *out = NULL;
+    int rc;
+
+    snprintf(path, sizeof(path), "/_roadstore/admin/%s", ma->verb);
+    if (!strcmp(ma->verb, "compact")) {
+        add_param(params, &np, "min-dead", ma->min_dead);
+    } else {
+        if (ma->repair)
+            add_param(params, &np, "repair", "1");
+        if (!ma->verify)
+            add_param(params, &np, "verify", "0");
+    }
+    if (explicit_endpoint)
+        return remote_call(explicit_endpoint, cfg, false, "POST", path,
+                           params, np);
+    rc = store_open(&s, cfg);
+    if (rc == RS_EBUSY &&
+        running_endpoint(cfg, endpoint, sizeof(endpoint)) == RS_OK)
+        return remote_call(endpoint, cfg, true, "POST", path, params, np);
+    if (rc != RS_OK)
+        return rc;
+    rc = gw_maint(s, ma->verb, (unsigned)atoi(ma->min_dead), ma->repair,
+                  ma->verify, &out);
+    if (out)
+        printf("%s\n", out);
+    free(out);
+    store_close(s);
+    return rc;
+}
+
 int rs_main_admin(int argc, char **argv)
 {
     struct rs_config cfg;
@@ -241,13 +331,35 @@ int rs_main_admin(int argc, char **argv)
 
     if (rs_main_options(&cfg, &mo, argc, argv, &next))
         return 2;
+    if (next < argc && (!strcmp(argv[next], "compact") ||
+                        !strcmp(argv[next], "fsck"))) {
+        struct maint_args ma;
+
+        if (parse_maint_args(&ma, argc - next, argv + next)) {
+            fprintf(stderr,
+                    "usage: roadstore admin [--data DIR] [--config FILE] "
+                    "[--endpoint URL] compact [--min-dead PERCENT]\n"
+                    "       roadstore admin [...] fsck [--repair] "
+                    "[--no-verify]\n");
+            rs_config_dispose(&cfg);
+            return 2;
+        }
+        rc = maint(&ma, &cfg, mo.endpoint);
+        if (rc)
+            fprintf(stderr, "roadstore admin: %s: %s\n", rs_strerror(rc),
+                    rs_err_msg());
+        rs_config_dispose(&cfg);
+        return rc ? 1 : 0;
+    }
     if (parse_user_args(&ua, argc - next, argv + next)) {
         fprintf(stderr,
                 "usage: roadstore admin [--data DIR] [--config FILE] "
                 "[--endpoint URL] user create NAME [--access-key K "
                 "--secret-key S] [--display-name D] [--email E]\n"
                 "       roadstore admin [...] user list | user info NAME | "
-                "user remove NAME\n");
+                "user remove NAME\n"
+                "       roadstore admin [...] compact [--min-dead PERCENT]\n"
+                "       roadstore admin [...] fsck [--repair] [--no-verify]\n");
         rs_config_dispose(&cfg);
         return 2;
     }

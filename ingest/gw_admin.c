@@ -9,18 +9,24 @@
  *          &display-name=D&email=E]       create a user (JSON with keys)
  *   GET    /_roadstore/admin/users/N      one user (JSON)
  *   DELETE /_roadstore/admin/users/N      remove a user
+ *   POST   /_roadstore/admin/compact[?min-dead=PERCENT]
+ *                                         compact merged containers (JSON)
+ *   POST   /_roadstore/admin/fsck[?repair=1][&verify=0]
+ *                                         check (and repair) (JSON)
  *
  * Admin requests are SigV4-signed like S3 requests and only the root user
  * may make them.  Request metrics: requests by op and status, latency
  * histograms by op; store gauges (index and disk usage) are rendered here.
  */
 #include "ingest/gw_int.h"
+#include "ingest/ingest.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
-#define ADMIN_PREFIX "/_roadstore/admin/users"
+#define ADMIN_PREFIX "/_roadstore/admin/"
+#define ADMIN_USERS "/_roadstore/admin/users"
 
 bool gw__internal_path(struct s3_req *r)
 {
@@ -114,9 +120,124 @@ static void admin_create(struct s3_req *r)
         rsp_json(r, 200, user_json(&u, true));
 }
 
+/* ------------------------------------------------------------------ */
+/* Maintenance: compact and fsck                                        */
+/* ------------------------------------------------------------------ */
+
+static void fsck_print(void *arg, const char *kind, const char *msg)
+{
+    json_array_append_new(arg, json_pack("{s:s,s:s}", "kind", kind,
+                                         "detail", msg));
+}
+
+static json_t *compact_json(const struct store_compact_stats *st)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                     "containers_scanned", (json_int_t)st->containers_scanned,
+                     "bytes_total", (json_int_t)st->bytes_total,
+                     "bytes_live", (json_int_t)st->bytes_live,
+                     "containers_compacted",
+                     (json_int_t)st->containers_compacted,
+                     "objects_moved", (json_int_t)st->objects_moved,
+                     "bytes_moved", (json_int_t)st->bytes_moved,
+                     "bytes_freed", (json_int_t)st->bytes_freed,
+                     "errors", (json_int_t)st->errors);
+}
+
+static json_t *fsck_json(const struct store_fsck_report *r, json_t *problems,
+                           bool repair)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:o}",
+                     "objects", (json_int_t)r->objects,
+                     "parts", (json_int_t)r->parts,
+                     "containers", (json_int_t)r->containers,
+                     "merged_containers", (json_int_t)r->merged_containers,
+                     "bytes_verified", (json_int_t)r->bytes_verified,
+                     "missing", (json_int_t)r->missing,
+                     "corrupt", (json_int_t)r->corrupt,
+                     "orphans", (json_int_t)r->orphans,
+                     "unreferenced", (json_int_t)r->unreferenced,
+                     "dead_counters", (json_int_t)r->counters,
+                     "repaired", (json_int_t)r->repaired,
+                     "repair", repair, "problems", problems);
+}
+
+static int maint_json(struct store *s, const char *verb, unsigned min_dead,
+                      bool repair, bool verify, json_t **out)
+{
+    int rc;
+
+    if (!strcmp(verb, "compact")) {
+        struct store_compact_stats st;
+        if ((rc = store_compact(s, min_dead, &st)) == RS_OK)
+            *out = compact_json(&st);
+        return rc;
+    } else {
+        struct store_fsck_opts o = { repair, verify, fsck_print, NULL };
+        struct store_fsck_report r;
+        json_t *problems = json_array();
+
+        o.arg = problems;
+        if ((rc = store_fsck(s, &o, &r)) != RS_OK) {
+            json_decref(problems);
+            return rc;
+        }
+        *out = fsck_json(&r, problems, repair);
+        /* Problems found (and not all repaired) make a non-zero exit. */
+        if (r.missing + r.corrupt + r.orphans + r.unreferenced + r.counters >
+                r.repaired)
+            return rs_err_set(RS_ECORRUPT, "fsck found %llu problems",
+                              (unsigned long long)(r.missing + r.corrupt +
+                                                   r.orphans + r.unreferenced +
+                                                   r.counters));
+        return RS_OK;
+    }
+}
+
+int gw_maint(struct store *s, const char *verb, unsigned min_dead,
+             bool repair, bool verify, char **json_out)
+{
+    json_t *j = NULL;
+    int rc = maint_json(s, verb, min_dead, repair, verify, &j);
+
+    *json_out = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    return rc;
+}
+
+/* POST /_roadstore/admin/compact?min-dead=N, /_roadstore/admin/fsck
+ * [?repair=1][&verify=0]. */
+static void admin_maint(struct s3_req *r, const char *verb)
+{
+    const char *v;
+    uint64_t pct = 50;
+    json_t *j = NULL;
+    int rc;
+
+    if (strcmp(r->method, "POST")) {
+        rsp_json(r, 405, json_pack("{s:s}", "error", "method"));
+        return;
+    }
+    if ((v = s3_req_param(r, "min-dead")) &&
+        (rs_parse_u64(&pct, v, strlen(v)) || pct > 100)) {
+        rsp_json(r, 400, json_pack("{s:s}", "error", "min-dead: 0..100"));
+        return;
+    }
+    {
+        const char *rp = s3_req_param(r, "repair");
+        const char *vf = s3_req_param(r, "verify");
+        rc = maint_json(r->store, verb, (unsigned)pct, rp && !strcmp(rp, "1"),
+                        !(vf && !strcmp(vf, "0")), &j);
+    }
+    if (j)
+        rsp_json(r, rc == RS_OK || rc == RS_ECORRUPT ? 200 : 500, j);
+    else
+        rsp_error_json(r, 500, rc);
+}
+
 static void admin_dispatch(struct s3_req *r)
 {
-    const char *rest = r->raw_path + strlen(ADMIN_PREFIX);
+    const char *rest = r->raw_path + strlen(ADMIN_USERS);
     struct store_user u;
     char *name;
     int rc;
@@ -191,7 +312,14 @@ bool gw__internal_request(struct MHD_Connection *conn, struct s3_req *r)
                     "admin requests need the root credentials");
             return gw__respond(conn, r) == MHD_YES;
         }
-        admin_dispatch(r);
+        if (!strcmp(r->raw_path, ADMIN_PREFIX "compact"))
+            admin_maint(r, "compact");
+        else if (!strcmp(r->raw_path, ADMIN_PREFIX "fsck"))
+            admin_maint(r, "fsck");
+        else if (rs_str_startswith(r->raw_path, ADMIN_USERS))
+            admin_dispatch(r);
+        else
+            rsp_json(r, 404, json_pack("{s:s}", "error", "not found"));
     }
     return gw__respond(conn, r) == MHD_YES;
 }
@@ -210,6 +338,123 @@ enum MHD_Result gw__internal_body(struct MHD_Connection *conn,
 /* ------------------------------------------------------------------ */
 /* Request metrics                                                      */
 /* ------------------------------------------------------------------ */
+
+/* The merge path: cache, WAL, group commit, flushes, compaction. */
+static void merge_metrics(struct rs_buf *out,
+                          const struct store_merge_stats *m)
+{
+    uint64_t cum = 0, sum_batches = 0;
+
+    (void)rs_buf_printf(out,
+        "# HELP roadstore_merge_cache_bytes Memory of merged containers not "
+        "yet flushed, and its limit.\n"
+        "# TYPE roadstore_merge_cache_bytes gauge\n"
+        "roadstore_merge_cache_bytes{kind=\"used\"} %llu\n"
+        "roadstore_merge_cache_bytes{kind=\"limit\"} %llu\n"
+        "# HELP roadstore_merge_containers Merged containers by state.\n"
+        "# TYPE roadstore_merge_containers gauge\n"
+        "roadstore_merge_containers{state=\"memory\"} %llu\n"
+        "# HELP roadstore_merge_objects Small objects in merged containers "
+        "still in memory.\n"
+        "# TYPE roadstore_merge_objects gauge\n"
+        "roadstore_merge_objects{state=\"memory\"} %llu\n"
+        "# HELP roadstore_merge_bytes Extent bytes of those objects.\n"
+        "# TYPE roadstore_merge_bytes gauge\n"
+        "roadstore_merge_bytes{state=\"memory\"} %llu\n"
+        "# HELP roadstore_merge_logged_objects_total Small objects logged "
+        "through the WAL.\n"
+        "# TYPE roadstore_merge_logged_objects_total counter\n"
+        "roadstore_merge_logged_objects_total %llu\n"
+        "# HELP roadstore_merge_flushes_total Merged containers written to "
+        "their storage group.\n"
+        "# TYPE roadstore_merge_flushes_total counter\n"
+        "roadstore_merge_flushes_total %llu\n"
+        "# HELP roadstore_merge_flush_bytes_total Bytes of flushed "
+        "containers.\n"
+        "# TYPE roadstore_merge_flush_bytes_total counter\n"
+        "roadstore_merge_flush_bytes_total %llu\n"
+        "# HELP roadstore_merge_flush_seconds_total Time spent flushing.\n"
+        "# TYPE roadstore_merge_flush_seconds_total counter\n"
+        "roadstore_merge_flush_seconds_total %.6f\n"
+        "# HELP roadstore_merge_flush_errors_total Failed flushes (retried)."
+        "\n"
+        "# TYPE roadstore_merge_flush_errors_total counter\n"
+        "roadstore_merge_flush_errors_total %llu\n"
+        "# HELP roadstore_wal_records_total Records written to the WAL.\n"
+        "# TYPE roadstore_wal_records_total counter\n"
+        "roadstore_wal_records_total %llu\n"
+        "# HELP roadstore_wal_bytes_total Bytes written to the WAL.\n"
+        "# TYPE roadstore_wal_bytes_total counter\n"
+        "roadstore_wal_bytes_total %llu\n"
+        "# HELP roadstore_wal_fsyncs_total fdatasync calls of the WAL (one "
+        "per group-commit batch).\n"
+        "# TYPE roadstore_wal_fsyncs_total counter\n"
+        "roadstore_wal_fsyncs_total %llu\n"
+        "# HELP roadstore_wal_fsyncs_per_put fdatasyncs per logged PUT since "
+        "start (1 = no batching).\n"
+        "# TYPE roadstore_wal_fsyncs_per_put gauge\n"
+        "roadstore_wal_fsyncs_per_put %.4f\n"
+        "# HELP roadstore_wal_failed_batches_total Group commits that failed "
+        "(every PUT in them got an error).\n"
+        "# TYPE roadstore_wal_failed_batches_total counter\n"
+        "roadstore_wal_failed_batches_total %llu\n"
+        "# HELP roadstore_wal_segments WAL segment files present.\n"
+        "# TYPE roadstore_wal_segments gauge\n"
+        "roadstore_wal_segments %llu\n"
+        "# HELP roadstore_wal_replay_records Records replayed at the last "
+        "start.\n"
+        "# TYPE roadstore_wal_replay_records gauge\n"
+        "roadstore_wal_replay_records %llu\n"
+        "# HELP roadstore_wal_replay_seconds Time of the WAL replay at the "
+        "last start.\n"
+        "# TYPE roadstore_wal_replay_seconds gauge\n"
+        "roadstore_wal_replay_seconds %.6f\n"
+        "# HELP roadstore_compaction_containers_total Merged containers "
+        "compacted.\n"
+        "# TYPE roadstore_compaction_containers_total counter\n"
+        "roadstore_compaction_containers_total %llu\n"
+        "# HELP roadstore_compaction_objects_moved_total Live objects moved "
+        "by compaction.\n"
+        "# TYPE roadstore_compaction_objects_moved_total counter\n"
+        "roadstore_compaction_objects_moved_total %llu\n"
+        "# HELP roadstore_compaction_bytes_freed_total Container bytes "
+        "handed to the collector by compaction.\n"
+        "# TYPE roadstore_compaction_bytes_freed_total counter\n"
+        "roadstore_compaction_bytes_freed_total %llu\n"
+        "# HELP roadstore_wal_batch_records Records per group-commit batch."
+        "\n"
+        "# TYPE roadstore_wal_batch_records histogram\n",
+        (unsigned long long)m->cache_bytes, (unsigned long long)m->cache_limit,
+        (unsigned long long)m->containers_open,
+        (unsigned long long)m->objects_in_memory,
+        (unsigned long long)m->bytes_in_memory,
+        (unsigned long long)m->objects_logged,
+        (unsigned long long)m->flushes, (unsigned long long)m->flush_bytes,
+        m->flush_seconds, (unsigned long long)m->flush_errors,
+        (unsigned long long)m->wal_records, (unsigned long long)m->wal_bytes,
+        (unsigned long long)m->wal_fsyncs,
+        m->wal_records ? (double)m->wal_fsyncs / (double)m->wal_records : 0.0,
+        (unsigned long long)m->wal_failed_batches,
+        (unsigned long long)m->wal_segments,
+        (unsigned long long)m->replay_records, m->replay_seconds,
+        (unsigned long long)m->compactions,
+        (unsigned long long)m->compacted_objects,
+        (unsigned long long)m->compacted_bytes_freed);
+    for (int b = 0; b < STORE_WAL_BATCH_BUCKETS; b++) {
+        cum += m->wal_batch_hist[b];
+        sum_batches += m->wal_batch_hist[b];
+        if (b < STORE_WAL_BATCH_BUCKETS - 1)
+            (void)rs_buf_printf(out,
+                "roadstore_wal_batch_records_bucket{le=\"%u\"} %llu\n",
+                1u << b, (unsigned long long)cum);
+    }
+    (void)rs_buf_printf(out,
+        "roadstore_wal_batch_records_bucket{le=\"+Inf\"} %llu\n"
+        "roadstore_wal_batch_records_sum %llu\n"
+        "roadstore_wal_batch_records_count %llu\n",
+        (unsigned long long)cum, (unsigned long long)m->wal_records,
+        (unsigned long long)sum_batches);
+}
 
 static void store_metrics(struct rs_buf *out, void *arg)
 {
@@ -244,6 +489,8 @@ static void store_metrics(struct rs_buf *out, void *arg)
             "roadstore_disk_bytes{group=\"%s\",kind=\"free\"} %llu\n",
             groups[i], (unsigned long long)st.group_used_bytes[i],
             groups[i], (unsigned long long)st.group_free_bytes[i]);
+    if (st.merge.enabled)
+        merge_metrics(out, &st.merge);
 }
 
 void gw__metrics_init(struct store *s)

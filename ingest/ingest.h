@@ -38,6 +38,12 @@ int gw_admin_request(const char *endpoint, const char *access_key,
                      const char *method, const char *path,
                      const struct rs_kv *params, size_t nparams,
                      int *status_out, char **body_out);
+/* Run `compact` (min_dead percent) or `fsck` (repair, verify) on s and
+ * give the JSON report (malloc'ed) in *json_out; what the admin endpoint
+ * answers and `roadstore admin --data` prints.  fsck returns RS_ECORRUPT
+ * when it found problems it did not repair. */
+int gw_maint(struct store *s, const char *verb, unsigned min_dead,
+             bool repair, bool verify, char **json_out);
 /* Percent-encode s (every byte but unreserved ones) onto b. */
 int gw_url_encode(struct rs_buf *b, const char *s);
 

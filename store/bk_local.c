@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -420,6 +421,66 @@ static void local_close(struct store_bk_file *bf)
     free(f);
 }
 
+/* Walk <dir>/<hh>/<hh>/<name> of every dir. */
+static int local_list(struct store_bk_group *bg,
+                      int (*cb)(void *arg, const char *name, uint64_t size),
+                      void *arg)
+{
+    struct bk_local_group *g = (struct bk_local_group *)bg;
+
+    for (int i = 0; i < g->ndirs; i++) {
+        DIR *d1 = opendir(g->dirs[i].path);
+        struct dirent *e1;
+
+        if (!d1)
+            return rs_err_errno(errno, "open %s", g->dirs[i].path);
+        while ((e1 = readdir(d1)) != NULL) {
+            char p1[4096];
+            DIR *d2;
+            struct dirent *e2;
+
+            if (strlen(e1->d_name) != 2 || e1->d_name[0] == '.')
+                continue;
+            snprintf(p1, sizeof p1, "%s/%s", g->dirs[i].path, e1->d_name);
+            if (!(d2 = opendir(p1)))
+                continue;
+            while ((e2 = readdir(d2)) != NULL) {
+                char p2[4200];
+                DIR *d3;
+                struct dirent *e3;
+
+                if (strlen(e2->d_name) != 2 || e2->d_name[0] == '.')
+                    continue;
+                snprintf(p2, sizeof p2, "%s/%s", p1, e2->d_name);
+                if (!(d3 = opendir(p2)))
+                    continue;
+                while ((e3 = readdir(d3)) != NULL) {
+                    char p3[4600];
+                    struct stat sb;
+                    int rc;
+
+                    if (!valid_name(e3->d_name))
+                        continue;
+                    snprintf(p3, sizeof p3, "%s/%s", p2, e3->d_name);
+                    if (stat(p3, &sb) != 0)
+                        continue;
+                    if ((rc = cb(arg, e3->d_name,
+                                 (uint64_t)sb.st_size)) != 0) {
+                        closedir(d3);
+                        closedir(d2);
+                        closedir(d1);
+                        return rc;
+                    }
+                }
+                closedir(d3);
+            }
+            closedir(d2);
+        }
+        closedir(d1);
+    }
+    return RS_OK;
+}
+
 const struct store_backend_ops bk_local_ops = {
     .version = STORE_BACKEND_VERSION,
     .name = "local",
@@ -434,4 +495,5 @@ const struct store_backend_ops bk_local_ops = {
     .stat = local_stat,
     .close = local_close,
     .statfs = local_statfs,
+    .list = local_list,
 };

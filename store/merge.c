@@ -75,6 +75,7 @@
 
 #define MERGE_HASH 1024
 #define WAL_TYPE_PUT 1
+#define WAL_TYPE_FLUSHED 2           /* payload: a container name */
 /* Fixed part of a PUT record's payload (format below). */
 #define PUT_FIXED 104
 /* Flags of a PUT record. */
@@ -144,6 +145,7 @@ struct merge {
     uint64_t cache_used;
     uint64_t ncontainers;
     bool want_space;                 /* a writer waits for memory */
+    bool kicked;                     /* work for the flusher arrived */
     bool stop;
     int flush_err;                   /* last flush failure, 0 after a
                                         success */
@@ -161,8 +163,10 @@ struct merge {
 struct merge_put {
     const char *bucket, *key;
     const struct idx_shardmap *map;
-    const char *json;
+    const char *json;                /* the record (puts) */
     size_t jlen;
+    const void *layout;              /* the new layout (moves) */
+    size_t layout_len;
     bool move;
     char old_container[STORE_CNAME_SIZE];
     uint64_t old_offset;
@@ -411,6 +415,7 @@ static void ctr_seal(struct merge *m, struct merge_ctr *c)
     o = open_entry(m, c->bucket, false);
     if (o && o->c[c->group] == c)
         o->c[c->group] = NULL;
+    m->kicked = true;
     pthread_cond_signal(&m->kick);
 }
 
@@ -454,19 +459,28 @@ static int apply_one(struct store *s, struct idx_batch *b,
                      struct merge_put *p)
 {
     struct store_layout old = {0};
-    char *oldv = NULL;
+    char *oldv = NULL, *moved = NULL;
     size_t vlen;
     int rc;
 
     rc = idx_obj_get(&oldv, &vlen, s->ix, p->map, p->bucket, p->key);
     if (rc != RS_OK && rc != RS_ENOTFOUND)
         return rc;
-    if (p->move && (rc == RS_ENOTFOUND ||
-                    !still_at(oldv, vlen, p->old_container,
-                              p->old_offset))) {
-        free(oldv);
-        return rs_err_set(RS_ECONFLICT, "%s/%s changed while being moved",
-                          p->bucket, p->key);
+    if (p->move) {
+        /* A move keeps the record as it is now (tags or ACL may have
+         * changed since the mover read it) and swaps the layout. */
+        if (rc == RS_ENOTFOUND ||
+            !still_at(oldv, vlen, p->old_container, p->old_offset)) {
+            free(oldv);
+            return rs_err_set(RS_ECONFLICT, "%s/%s changed while being "
+                              "moved", p->bucket, p->key);
+        }
+        moved = store__rec_set_layout(oldv, vlen, p->layout, p->layout_len);
+        if (!moved) {
+            free(oldv);
+            return rs_err_set(RS_ECORRUPT, "%s/%s: record unreadable",
+                              p->bucket, p->key);
+        }
     }
     if (rc == RS_OK && store__rec_layout(&old, oldv, vlen) != RS_OK) {
         rs_warn("store: %s/%s: replaced record unreadable (%s); its data "
@@ -474,7 +488,11 @@ static int apply_one(struct store *s, struct idx_batch *b,
         memset(&old, 0, sizeof old);
     }
     free(oldv);
-    idx_obj_put(b, p->map, p->bucket, p->key, p->json, p->jlen);
+    if (moved)
+        idx_obj_put(b, p->map, p->bucket, p->key, moved, strlen(moved));
+    else
+        idx_obj_put(b, p->map, p->bucket, p->key, p->json, p->jlen);
+    free(moved);
     p->nold = store__garbage_add(b, &old);
     store__layout_dispose(&old);
     return RS_OK;
@@ -499,6 +517,8 @@ static int merge_apply(void *ctx, struct wal_rec **recs, size_t n)
 
     for (size_t i = 0; i < n; i++) {
         struct merge_put *p = recs[i]->arg;
+        if (!p)
+            continue;                /* a FLUSHED record: nothing to index */
         recs[i]->rc = apply_one(s, b, p);
         if (recs[i]->rc == RS_OK)
             nold += p->nold;
@@ -516,39 +536,55 @@ static int merge_apply(void *ctx, struct wal_rec **recs, size_t n)
 /* PUT                                                                  */
 /* ------------------------------------------------------------------ */
 
-/* Wait until span more bytes fit in memory.  Under lock. */
-static int wait_space(struct merge *m, uint64_t span)
+/* Bytes of new chunks a reservation of span in c (NULL: a new container)
+ * would allocate.  Under lock. */
+static uint64_t chunks_needed(struct merge *m, struct merge_ctr *c,
+                              uint64_t span)
 {
-    while (m->cache_used + span + m->chunk > m->cache_max &&
-           m->cache_used > 0) {
+    uint64_t off = c && !(c->len > 0 && c->len + span > m->threshold)
+                       ? c->len
+                       : 0;
+    uint64_t need = 0;
+
+    for (uint64_t i = off / m->chunk; i <= (off + span - 1) / m->chunk; i++)
+        if (!c || off == 0 || i >= c->maxchunks || !c->chunks[i])
+            need += m->chunk;
+    return need;
+}
+
+/*
+ * Reserve span bytes for an object of bucket in group: the open
+ * container, or a new one.  Waits while the memory bound would be passed
+ * (sealing everything so the flusher frees memory); RS_ENOSPC when the
+ * flusher cannot write for lack of space.  Returns the container
+ * referenced, with the offset in *off and inflight counted.  Under lock.
+ */
+static int reserve(struct merge *m, const char *bucket, uint8_t group,
+                   uint64_t span, struct merge_ctr **out, uint64_t *off)
+{
+    struct merge_open *o;
+    struct merge_ctr *c;
+
+    for (;;) {
         struct timespec ts;
 
+        o = open_entry(m, bucket, true);
+        c = o->c[group];
+        if (m->cache_used == 0 ||
+            m->cache_used + chunks_needed(m, c, span) <= m->cache_max)
+            break;
         if (m->flush_err == RS_ENOSPC)
             return rs_err_set(RS_ENOSPC, "merge cache full and the storage "
                               "group is out of space");
         if (m->stop)
             return rs_err_set(RS_ESHUTDOWN, "store is closing");
         m->want_space = true;
+        m->kicked = true;
         pthread_cond_signal(&m->kick);
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
         (void)pthread_cond_timedwait(&m->space, &m->lock, &ts);
     }
-    return RS_OK;
-}
-
-/*
- * Reserve span bytes for an object of bucket in group: the open
- * container, or a new one.  Returns the container referenced, with the
- * offset in *off and inflight counted.  Under lock.
- */
-static struct merge_ctr *reserve(struct merge *m, const char *bucket,
-                                 uint8_t group, uint64_t span,
-                                 uint64_t *off)
-{
-    struct merge_open *o = open_entry(m, bucket, true);
-    struct merge_ctr *c = o->c[group];
-
     if (c && c->len > 0 && c->len + span > m->threshold) {
         ctr_seal(m, c);
         c = NULL;
@@ -565,7 +601,8 @@ static struct merge_ctr *reserve(struct merge *m, const char *bucket,
     c->inflight++;
     c->refs++;
     c->last_ns = mono_ns();
-    return c;
+    *out = c;
+    return RS_OK;
 }
 
 /* A record is done (logged or failed): count it, keep its member. */
@@ -588,8 +625,10 @@ static void ctr_done(struct merge *m, struct merge_ctr *c, bool ok,
         m->bytes += span;
     }
     c->inflight--;
-    if (c->sealed && c->inflight == 0)
+    if (c->sealed && c->inflight == 0) {
+        m->kicked = true;
         pthread_cond_signal(&m->kick);
+    }
     ctr_unref(m, c);
     pthread_mutex_unlock(&m->lock);
 }
@@ -669,12 +708,11 @@ static int merge_put(struct store *s, const char *bucket, const char *key,
 
     if (n > 0) {
         pthread_mutex_lock(&m->lock);
-        rc = wait_space(m, span);
+        rc = reserve(m, bucket, group, span, &c, &off);
         if (rc == RS_OK) {
-            c = reserve(m, bucket, group, span, &off);
-            c->min_seg = c->min_seg < wal_active_segment(m->wal)
-                             ? c->min_seg
-                             : wal_active_segment(m->wal);
+            uint64_t seg = wal_active_segment(m->wal);
+            if (seg < c->min_seg)
+                c->min_seg = seg;
         }
         pthread_mutex_unlock(&m->lock);
         if (rc != RS_OK)
@@ -686,15 +724,21 @@ static int merge_put(struct store *s, const char *bucket, const char *key,
     }
     blob = store__layout_encode(&bloblen, &l);
 
-    rec = *info;
-    rec.bucket = (char *)bucket;
-    rec.key = (char *)key;
-    rec.size = n;
-    rec.mtime_ns = rs_now_ns();
-    rec.storage_class = (char *)class_name;
-    rec.parts_count = 0;
-    rec.part_sizes = NULL;
-    json = store__obj_encode(&rec, blob, bloblen);
+    if (move) {
+        /* The record is the one in the index at apply time. */
+        json = rs_xstrdup("");
+        rec.mtime_ns = 0;
+    } else {
+        rec = *info;
+        rec.bucket = (char *)bucket;
+        rec.key = (char *)key;
+        rec.size = n;
+        rec.mtime_ns = rs_now_ns();
+        rec.storage_class = (char *)class_name;
+        rec.parts_count = 0;
+        rec.part_sizes = NULL;
+        json = store__obj_encode(&rec, blob, bloblen);
+    }
     jlen = strlen(json);
 
     put_fixed(fixed, group, move ? PUT_MOVE : 0, blen, klen, jlen, m->block,
@@ -712,6 +756,8 @@ static int merge_put(struct store *s, const char *bucket, const char *key,
     put.map = map;
     put.json = json;
     put.jlen = jlen;
+    put.layout = blob;
+    put.layout_len = bloblen;
     if (move) {
         put.move = true;
         memcpy(put.old_container, move->container, STORE_CNAME_SIZE);
@@ -726,9 +772,14 @@ static int merge_put(struct store *s, const char *bucket, const char *key,
         wr.niov += ctr_iov(m, c, off, span, wr.iov + 1, 5);
     wal_enqueue(m->wal, &wr, WAL_TYPE_PUT);
     rc = wal_wait(m->wal, &wr);
-    if (rc == RS_OK) {
+    if (rc == RS_OK && info) {
         info->size = n;
         info->mtime_ns = rec.mtime_ns;
+    }
+    if (rc == RS_OK && !c) {
+        pthread_mutex_lock(&m->lock);
+        m->objects++;                /* ctr_done counts the others */
+        pthread_mutex_unlock(&m->lock);
     }
 out:
     pthread_mutex_unlock(kl);
@@ -750,6 +801,15 @@ int store__merge_put(struct store *s, const char *bucket, const char *key,
 {
     return merge_put(s, bucket, key, class_name, group, data, n, info,
                      NULL);
+}
+
+int store__merge_move(struct store *s, const char *bucket, const char *key,
+                      const struct store_run *from, const void *data,
+                      size_t n)
+{
+    if (!s->mg)
+        return rs_err_set(RS_EINVAL, "the merge path is off");
+    return merge_put(s, bucket, key, "", from->group, data, n, NULL, from);
 }
 
 /* ------------------------------------------------------------------ */
@@ -883,6 +943,20 @@ static int flush_one(struct store *s, struct merge_ctr *c)
         (void)g->ops->remove(g->g, c->name);
         return rc;
     }
+    /* Tell replay the container is on disk before anything can remove
+     * its c/ record (compaction): its PUT records may stay in the WAL
+     * longer than the container lives. */
+    {
+        struct wal_rec wr;
+
+        memset(&wr, 0, sizeof wr);
+        wr.iov[0].iov_base = c->name;
+        wr.iov[0].iov_len = STORE_CONTAINER_NAME_LEN;
+        wr.niov = 1;
+        wal_enqueue(m->wal, &wr, WAL_TYPE_FLUSHED);
+        if ((rc = wal_wait(m->wal, &wr)) != RS_OK)
+            return rc;
+    }
     v = ctr_encode(c, &vlen);
     klen = idx_key_container(k, c->name);
     b = idx_batch_begin(s->ix);
@@ -1013,7 +1087,9 @@ static void *flusher_main(void *arg)
         ts.tv_nsec += wait_ns % 1000000000;
         ts.tv_sec += wait_ns / 1000000000 + ts.tv_nsec / 1000000000;
         ts.tv_nsec %= 1000000000;
-        (void)pthread_cond_timedwait(&m->kick, &m->lock, &ts);
+        if (!m->kicked)
+            (void)pthread_cond_timedwait(&m->kick, &m->lock, &ts);
+        m->kicked = false;
         if (m->stop)
             break;
         pthread_mutex_unlock(&m->lock);
@@ -1041,6 +1117,16 @@ struct replay {
     size_t nflushed, flcap;
 };
 
+static void flushed_add(struct replay *r, const char *name)
+{
+    if (r->nflushed == r->flcap) {
+        r->flcap = r->flcap ? 2 * r->flcap : 16;
+        r->flushed = rs_xrealloc(r->flushed, r->flcap * sizeof *r->flushed);
+    }
+    memcpy(r->flushed[r->nflushed], name, STORE_CONTAINER_NAME_LEN);
+    r->flushed[r->nflushed++][STORE_CONTAINER_NAME_LEN] = '\0';
+}
+
 static bool replay_flushed(struct replay *r, const char *name)
 {
     char k[IDX_KEY_MAX];
@@ -1056,12 +1142,19 @@ static bool replay_flushed(struct replay *r, const char *name)
     if (rc != RS_OK)
         return false;
     free(v);
-    if (r->nflushed == r->flcap) {
-        r->flcap = r->flcap ? 2 * r->flcap : 16;
-        r->flushed = rs_xrealloc(r->flushed, r->flcap * sizeof *r->flushed);
-    }
-    memcpy(r->flushed[r->nflushed++], name, STORE_CNAME_SIZE);
+    flushed_add(r, name);
     return true;
+}
+
+/* Replay pass 1: the containers the log says were flushed. */
+static int replay_scan(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
+                       const uint8_t *p, size_t len)
+{
+    (void)seg;
+    (void)seq;
+    if (type == WAL_TYPE_FLUSHED && len == STORE_CONTAINER_NAME_LEN)
+        flushed_add(arg, (const char *)p);
+    return RS_OK;
 }
 
 static int replay_rec(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
@@ -1076,6 +1169,8 @@ static int replay_rec(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
     char name[STORE_CNAME_SIZE], bucket[64], *key;
     int rc = RS_OK;
 
+    if (type == WAL_TYPE_FLUSHED)
+        return RS_OK;                /* pass 1 took these */
     if (type != WAL_TYPE_PUT || len < PUT_FIXED)
         return rs_err_set(RS_ECORRUPT, "WAL record %llu: type %u, %zu "
                           "bytes", (unsigned long long)seq, type, len);
@@ -1124,6 +1219,8 @@ static int replay_rec(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
     if (seq > r->applied) {
         struct merge_put put = {0};
         struct idx_shardmap *map = NULL;
+        struct store_layout ml = {0};
+        void *mblob = NULL;
         struct idx_batch *b;
 
         rc = store__bucket_map(&map, s, bucket);
@@ -1142,6 +1239,12 @@ static int replay_rec(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
         put.json = (const char *)p + PUT_FIXED + blen + klen;
         put.jlen = jlen;
         put.move = (p[1] & PUT_MOVE) != 0;
+        if (put.move) {
+            store__layout_add(&ml, name, p[0], block, off, n);
+            ml.runs[0].flags = STORE_RUN_MERGED;
+            mblob = store__layout_encode(&put.layout_len, &ml);
+            put.layout = mblob;
+        }
         memcpy(put.old_container, p + 72, STORE_CONTAINER_NAME_LEN);
         put.old_container[STORE_CONTAINER_NAME_LEN] = '\0';
         put.old_offset = get64(p + 64);
@@ -1161,6 +1264,8 @@ static int replay_rec(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
         } else {
             idx_batch_abort(b);
         }
+        store__layout_dispose(&ml);
+        free(mblob);
         store__shardmap_free(map);
     }
 out:
@@ -1218,7 +1323,13 @@ int store__merge_open(struct store *s, const struct rs_config *cfg)
         goto fail;
     free(v);
     r.s = s;
-    rc = wal_replay(dir, replay_rec, &r, &m->replay);
+    {
+        struct wal_replay_stats scan;
+        rc = wal_replay(dir, replay_scan, &r, &scan);
+        if (rc == RS_OK)
+            rc = wal_replay(dir, replay_rec, &r, &m->replay);
+        m->replay.seconds += scan.seconds;
+    }
     free(r.flushed);
     if (rc != RS_OK)
         goto fail;
@@ -1285,6 +1396,8 @@ void store__merge_close(struct store *s)
             rs_warn("store: %llu merged containers could not be flushed; "
                     "the WAL keeps them for the next start",
                     (unsigned long long)m->ncontainers);
+        else if (m->flush_err == 0 && wal_drop_all(m->wal) != RS_OK)
+            rs_warn("store: %s", rs_err_msg());
     }
     for (size_t h = 0; h < MERGE_HASH; h++) {
         while (m->table[h]) {

@@ -381,6 +381,16 @@ char *store__rec_set_tags(const char *json, size_t len,
     return dump(j);
 }
 
+char *store__rec_set_layout(const char *json, size_t len, const void *layout,
+                            size_t layout_len)
+{
+    json_t *j;
+    if (jload(&j, json, len, "object") != RS_OK)
+        return NULL;
+    json_object_set_new(j, "layout", jlayout(layout, layout_len));
+    return dump(j);
+}
+
 char *store__rec_set_acl(const char *json, size_t len,
                          const struct store_acl *acl)
 {

@@ -232,6 +232,7 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    store__compact_stop(s);
     store__gc_stop(s);
     if (s->ix)
         store__merge_close(s);
@@ -316,6 +317,8 @@ int store_open(struct store **out, const struct rs_config *cfg)
     if ((rc = store__merge_open(s, cfg)) != RS_OK)
         goto fail;
     if ((rc = store__gc_start(s)) != RS_OK)
+        goto fail;
+    if ((rc = store__compact_start(s, cfg)) != RS_OK)
         goto fail;
     *out = s;
     return RS_OK;
@@ -962,5 +965,8 @@ int store_get_stats(struct store *s, struct store_stats *out)
     }
     out->gc_pending = atomic_load(&s->gc_pending);
     store__merge_stats(s, &out->merge);
+    out->merge.compactions = atomic_load(&s->compactions);
+    out->merge.compacted_objects = atomic_load(&s->compacted_objects);
+    out->merge.compacted_bytes_freed = atomic_load(&s->compacted_bytes);
     return RS_OK;
 }

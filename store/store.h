@@ -348,6 +348,51 @@ int store_upload_list(struct store *s, struct rs_arena *a, const char *bucket,
                       void *arg, bool *truncated);
 
 /* ------------------------------------------------------------------ */
+/* Maintenance of merged containers                                     */
+/* ------------------------------------------------------------------ */
+
+struct store_compact_stats {
+    uint64_t containers_scanned;
+    uint64_t bytes_total, bytes_live;      /* over scanned containers */
+    uint64_t containers_compacted;         /* handed to the collector */
+    uint64_t objects_moved, bytes_moved;
+    uint64_t bytes_freed;                  /* container bytes released
+                                              (after gc_delay) */
+    uint64_t errors;                       /* containers left as they were
+                                              because a member could not be
+                                              read */
+};
+
+/*
+ * Compact every merged container whose dead share (deleted and overwritten
+ * objects) is at least min_dead_percent: move its live objects into new
+ * containers and hand it to the collector.  Safe while reads and writes go
+ * on.  0 compacts every container (a full rewrite).
+ */
+int store_compact(struct store *s, unsigned min_dead_percent,
+                  struct store_compact_stats *out);
+
+struct store_fsck_opts {
+    bool repair;          /* fix what can be fixed (fsck.c says how) */
+    bool verify;          /* read every object byte (checks every CRC) */
+    /* Called for each problem: kind is "missing", "corrupt", "orphan",
+     * "unreferenced", "dead-counter" or "error". */
+    void (*report)(void *arg, const char *kind, const char *msg);
+    void *arg;
+};
+
+struct store_fsck_report {
+    uint64_t objects, parts, containers, merged_containers;
+    uint64_t bytes_verified;
+    uint64_t missing, corrupt, orphans, unreferenced, counters;
+    uint64_t repaired;
+};
+
+/* Walk index and containers; see store/fsck.c. */
+int store_fsck(struct store *s, const struct store_fsck_opts *o,
+               struct store_fsck_report *out);
+
+/* ------------------------------------------------------------------ */
 /* Statistics for /_roadstore/metrics and health                         */
 /* ------------------------------------------------------------------ */
 

@@ -102,6 +102,13 @@ struct store_backend_ops {
      * systems.  May be NULL: the store then reports zeros. */
     int (*statfs)(struct store_bk_group *g, uint64_t *used_out,
                   uint64_t *free_out);
+    /* Call cb with the name and size of every container of the group, in
+     * no particular order; a non-zero return stops the walk and is
+     * returned.  For fsck.  May be NULL: fsck then skips the orphan
+     * check. */
+    int (*list)(struct store_bk_group *g,
+                int (*cb)(void *arg, const char *name, uint64_t size),
+                void *arg);
 };
 
 /* The built-in local-file backend (bk_local.c). */

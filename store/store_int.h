@@ -86,6 +86,15 @@ struct store {
     atomic_uint_fast64_t gc_pending; /* g/ records */
     atomic_uint_fast64_t gc_removed; /* containers removed since open */
 
+    /* Compaction thread (compact.c); its flag is guarded by gc_lock. */
+    bool compact_stop;
+    bool compact_running;
+    pthread_cond_t compact_cond;
+    pthread_t compact_thread;
+    unsigned compact_percent;
+    int compact_interval;            /* seconds */
+    atomic_uint_fast64_t compactions, compacted_objects, compacted_bytes;
+
     /* The merge path (merge.c); NULL when cfg->small_threshold is 0. */
     struct merge *mg;
     /* Open container handles (reader.c, "file cache"). */
@@ -174,6 +183,9 @@ char *store__rec_set_tags(const char *json, size_t len,
                           const struct rs_kv *tags, size_t ntags);
 char *store__rec_set_acl(const char *json, size_t len,
                          const struct store_acl *acl);
+/* Replace the layout only (compaction moves). */
+char *store__rec_set_layout(const char *json, size_t len, const void *layout,
+                            size_t layout_len);
 
 /* Garbage {"v":1,"group":N} and pending {"v":1,"group":N,"t":NS}. */
 char *store__garbage_encode(uint8_t group);
@@ -313,6 +325,9 @@ uint64_t wal_active_segment(struct wal *w);
 /* Remove every segment with id < below except the active one.  The
  * caller has made the index durable first. */
 int wal_retire(struct wal *w, uint64_t below);
+/* Remove every segment, the active one too (clean close: nothing is
+ * queued and the index holds everything durably). */
+int wal_drop_all(struct wal *w);
 void wal_get_stats(struct wal *w, struct wal_stats *out);
 
 /* ------------------------------------------------------------------ */
@@ -334,6 +349,12 @@ bool store__merge_small(const struct store *s, uint64_t n);
 int store__merge_put(struct store *s, const char *bucket, const char *key,
                      const char *class_name, uint8_t group,
                      const void *data, size_t n, struct store_obj *info);
+/* Move the merged object bucket/key (data[n]) out of the extent `from`
+ * into the open container: its record keeps everything but the layout.
+ * RS_ECONFLICT when the object is no longer at `from`. */
+int store__merge_move(struct store *s, const char *bucket, const char *key,
+                      const struct store_run *from, const void *data,
+                      size_t n);
 /* A merged container still in memory, referenced; NULL when flushed. */
 struct merge_ctr *store__merge_find(struct store *s, const char *name);
 /* Copy up to n bytes at off of a container in memory; *got short only
@@ -358,6 +379,10 @@ struct store_ctr_rec {
 };
 int store__ctr_decode(struct store_ctr_rec *out, const char *v, size_t n);
 void store__ctr_rec_dispose(struct store_ctr_rec *r);
+
+/* Compaction thread (compact.c). */
+int store__compact_start(struct store *s, const struct rs_config *cfg);
+void store__compact_stop(struct store *s);
 
 /* Stage dead-byte counters for a replaced merged run. */
 void store__merge_dead(struct idx_batch *b, const struct store_run *r);

@@ -326,10 +326,10 @@ static int seg_create(struct wal *w, uint64_t id)
     if (w->fd >= 0)
         close(w->fd);
     w->fd = fd;
-    w->seg = id;
     w->seg_size = 0;
     w->roll = false;
     pthread_mutex_lock(&w->lock);
+    w->seg = id;
     if (w->nsegs == w->segcap) {
         w->segcap = w->segcap ? 2 * w->segcap : 16;
         w->segs = rs_xrealloc(w->segs, w->segcap * sizeof *w->segs);
@@ -432,6 +432,27 @@ int wal_retire(struct wal *w, uint64_t below)
     /* A removal that is lost in a crash only makes replay read records
      * the index already has. */
     if (removed && fsync(w->dirfd) != 0 && rc == RS_OK)
+        rc = rs_err_errno(errno, "sync WAL directory %s", w->dir);
+    return rc;
+}
+
+int wal_drop_all(struct wal *w)
+{
+    int rc = RS_OK;
+
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < w->nsegs; i++) {
+        char path[4096];
+
+        seg_path(path, sizeof path, w->dir, w->segs[i]);
+        if (unlink(path) != 0 && errno != ENOENT && rc == RS_OK)
+            rc = rs_err_errno(errno, "remove WAL segment %s", path);
+    }
+    w->nsegs = 0;
+    w->st.segments = 0;
+    w->roll = true;                  /* a later write starts a new one */
+    pthread_mutex_unlock(&w->lock);
+    if (fsync(w->dirfd) != 0 && rc == RS_OK)
         rc = rs_err_errno(errno, "sync WAL directory %s", w->dir);
     return rc;
 }
@@ -587,7 +608,7 @@ int wal_wait(struct wal *w, struct wal_rec *r)
         rc = wal_write(w, recs, n);
         if (rc == RS_OK && w->apply)
             rc = w->apply(w->ctx, recs, n);
-        else if (rc != RS_OK)
+        if (rc != RS_OK)
             for (size_t i = 0; i < n; i++)
                 recs[i]->rc = rc;
 
