@@ -354,13 +354,17 @@ static void merge_metrics(struct rs_buf *out,
         "# HELP roadstore_merge_containers Merged containers by state.\n"
         "# TYPE roadstore_merge_containers gauge\n"
         "roadstore_merge_containers{state=\"memory\"} %llu\n"
-        "# HELP roadstore_merge_objects Small objects in merged containers "
-        "still in memory.\n"
+        "roadstore_merge_containers{state=\"disk\"} %llu\n"
+        "# HELP roadstore_merge_objects Small objects logged into merged "
+        "containers, by where the container is (on disk: live or since "
+        "deleted).\n"
         "# TYPE roadstore_merge_objects gauge\n"
         "roadstore_merge_objects{state=\"memory\"} %llu\n"
-        "# HELP roadstore_merge_bytes Extent bytes of those objects.\n"
+        "roadstore_merge_objects{state=\"disk\"} %llu\n"
+        "# HELP roadstore_merge_bytes Bytes of merged containers by state.\n"
         "# TYPE roadstore_merge_bytes gauge\n"
         "roadstore_merge_bytes{state=\"memory\"} %llu\n"
+        "roadstore_merge_bytes{state=\"disk\"} %llu\n"
         "# HELP roadstore_merge_logged_objects_total Small objects logged "
         "through the WAL.\n"
         "# TYPE roadstore_merge_logged_objects_total counter\n"
@@ -426,8 +430,11 @@ static void merge_metrics(struct rs_buf *out,
         "# TYPE roadstore_wal_batch_records histogram\n",
         (unsigned long long)m->cache_bytes, (unsigned long long)m->cache_limit,
         (unsigned long long)m->containers_open,
+        (unsigned long long)m->containers_on_disk,
         (unsigned long long)m->objects_in_memory,
+        (unsigned long long)m->objects_on_disk,
         (unsigned long long)m->bytes_in_memory,
+        (unsigned long long)m->bytes_on_disk,
         (unsigned long long)m->objects_logged,
         (unsigned long long)m->flushes, (unsigned long long)m->flush_bytes,
         m->flush_seconds, (unsigned long long)m->flush_errors,

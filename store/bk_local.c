@@ -445,7 +445,7 @@ static int local_list(struct store_bk_group *bg,
             if (!(d2 = opendir(p1)))
                 continue;
             while ((e2 = readdir(d2)) != NULL) {
-                char p2[4200];
+                char p2[4400];
                 DIR *d3;
                 struct dirent *e3;
 
@@ -455,7 +455,7 @@ static int local_list(struct store_bk_group *bg,
                 if (!(d3 = opendir(p2)))
                     continue;
                 while ((e3 = readdir(d3)) != NULL) {
-                    char p3[4600];
+                    char p3[4700];
                     struct stat sb;
                     int rc;
 

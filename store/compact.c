@@ -153,6 +153,7 @@ static int compact_one(struct store *s, const char *name,
     if ((rc = idx_batch_commit(b, true)) != RS_OK)
         return rc;
     atomic_fetch_add(&s->gc_pending, 1);
+    store__merge_gone(s, c->length, c->nmembers);
     st->containers_compacted++;
     st->bytes_freed += c->length;
     return RS_OK;

@@ -404,8 +404,8 @@ static int walk_merged(struct fsck *f)
                     "no object uses it%s", name,
                     (unsigned long long)c.length,
                     f->o->repair ? " (handed to the collector)" : "");
-            if (f->o->repair)
-                (void)garbage(f, name, c.group, true);
+            if (f->o->repair && garbage(f, name, c.group, true) == RS_OK)
+                store__merge_gone(f->s, c.length, c.nmembers);
             store__ctr_rec_dispose(&c);
             continue;
         }

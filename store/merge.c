@@ -153,6 +153,7 @@ struct merge {
     bool running;
 
     /* Counters, under lock. */
+    uint64_t disk_containers, disk_bytes, disk_objects; /* c/ records */
     uint64_t flushes, flush_bytes, flush_errors;
     double flush_seconds;
     uint64_t objects, bytes;         /* logged since open */
@@ -1050,6 +1051,11 @@ static size_t flush_round(struct store *s, bool all)
                     m->cache_used -= m->chunk;
             m->flushes++;
             m->flush_bytes += c->len;
+            if (c->nmembers > 0) {
+                m->disk_containers++;
+                m->disk_bytes += c->len;
+                m->disk_objects += c->nmembers;
+            }
             m->flush_seconds += (double)(t1.tv_sec - t0.tv_sec) +
                                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
             m->flush_err = 0;
@@ -1277,6 +1283,31 @@ out:
 /* Open and close                                                       */
 /* ------------------------------------------------------------------ */
 
+/* Count the c/ records: merged containers on disk. */
+static int count_disk(struct store *s)
+{
+    struct merge *m = s->mg;
+    struct idx_iter *it;
+    int rc;
+
+    if ((rc = idx_iter_open(&it, s->ix, IDX_PREFIX_CONTAINER, 2)) != RS_OK)
+        return rc;
+    for (idx_iter_seek(it, IDX_PREFIX_CONTAINER, 2); idx_iter_valid(it);
+         idx_iter_next(it)) {
+        size_t vlen;
+        const uint8_t *v = (const uint8_t *)idx_iter_value(it, &vlen);
+
+        if (vlen < 24)
+            continue;
+        m->disk_containers++;
+        m->disk_objects += get32(v + 4);
+        m->disk_bytes += get64(v + 8);
+    }
+    rc = idx_iter_status(it);
+    idx_iter_close(it);
+    return rc;
+}
+
 int store__merge_open(struct store *s, const struct rs_config *cfg)
 {
     struct merge *m;
@@ -1322,6 +1353,8 @@ int store__merge_open(struct store *s, const struct rs_config *cfg)
     else if (rc != RS_OK && rc != RS_ENOTFOUND)
         goto fail;
     free(v);
+    if ((rc = count_disk(s)) != RS_OK)
+        goto fail;
     r.s = s;
     {
         struct wal_replay_stats scan;
@@ -1424,6 +1457,20 @@ void store__merge_close(struct store *s)
 /* Statistics                                                           */
 /* ------------------------------------------------------------------ */
 
+void store__merge_gone(struct store *s, uint64_t length, uint64_t members)
+{
+    struct merge *m = s->mg;
+
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    m->disk_containers -= m->disk_containers ? 1 : 0;
+    m->disk_bytes -= m->disk_bytes >= length ? length : m->disk_bytes;
+    m->disk_objects -= m->disk_objects >= members ? members
+                                                   : m->disk_objects;
+    pthread_mutex_unlock(&m->lock);
+}
+
 void store__merge_stats(struct store *s, struct store_merge_stats *out)
 {
     struct merge *m = s->mg;
@@ -1438,6 +1485,9 @@ void store__merge_stats(struct store *s, struct store_merge_stats *out)
     out->cache_bytes = m->cache_used;
     out->cache_limit = m->cache_max;
     out->containers_open = m->ncontainers;
+    out->containers_on_disk = m->disk_containers;
+    out->bytes_on_disk = m->disk_bytes;
+    out->objects_on_disk = m->disk_objects;
     for (size_t h = 0; h < MERGE_HASH; h++)
         for (struct merge_ctr *c = m->table[h]; c; c = c->next) {
             out->objects_in_memory += c->nmembers;

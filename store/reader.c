@@ -44,10 +44,9 @@ struct store_reader {
     struct store_file *sf;        /* open container (cached handle), */
     struct merge_ctr *mc;         /* or merged container in memory, */
     char fname[STORE_CNAME_SIZE]; /* named so; both NULL: none */
-    uint8_t *span;                /* data of the current step */
+    uint8_t *span;                /* data of the current step, then its
+                                     CRCs */
     size_t spancap;
-    uint32_t *crcs;               /* CRCs of the current step */
-    size_t crccap;
 };
 
 /* ------------------------------------------------------------------ */
@@ -424,6 +423,8 @@ static int reader_step(struct store_reader *r, uint64_t off, uint8_t *p,
     uint64_t want = run->len - eoff;
     uint64_t s0, s1, maxspan;
     size_t nb, g;
+    uint8_t *crcs;
+    bool whole;
     int rc;
 
     if (want > n)
@@ -443,33 +444,37 @@ static int reader_step(struct store_reader *r, uint64_t off, uint8_t *p,
 
     if ((rc = reader_use(r, run)) != RS_OK)
         return rc;
-    if (r->spancap < s1 - s0) {
-        r->spancap = (size_t)(s1 - s0);
+    /* Room for the span and, after it, its CRCs: when the span is a whole
+     * extent (a small object), data and CRCs are adjacent in the
+     * container and one pread takes both. */
+    if (r->spancap < s1 - s0 + 4 * nb) {
+        r->spancap = (size_t)(s1 - s0 + 4 * nb);
         free(r->span);
         r->span = rs_xmalloc(r->spancap);
     }
-    if (r->crccap < nb) {
-        r->crccap = nb;
-        free(r->crcs);
-        r->crcs = rs_xmalloc(4 * nb);
-    }
-    if ((rc = reader_pread(r, r->span, (size_t)(s1 - s0), ext + s0,
-                           &g)) != RS_OK)
+    crcs = r->span + (s1 - s0);
+    whole = s0 == 0 && s1 == run->len;
+    if ((rc = reader_pread(r, r->span,
+                           (size_t)(s1 - s0) + (whole ? 4 * nb : 0),
+                           ext + s0, &g)) != RS_OK)
         return rc;
-    if (g != s1 - s0)
+    if (g < s1 - s0)
         return rs_err_set(RS_ECORRUPT, "container %s is short: %zu of %llu "
                           "bytes at %llu", r->fname, g,
                           (unsigned long long)(s1 - s0),
                           (unsigned long long)(ext + s0));
-    if ((rc = reader_pread(r, r->crcs, 4 * nb,
-                           ext + run->len + 4 * (s0 / block), &g)) != RS_OK)
+    if (whole)
+        g -= (size_t)(s1 - s0);
+    else if ((rc = reader_pread(r, crcs, 4 * nb,
+                                ext + run->len + 4 * (s0 / block), &g)) !=
+             RS_OK)
         return rc;
     if (g != 4 * nb)
         return rs_err_set(RS_ECORRUPT, "container %s is short: no checksums "
                           "for extent at %llu", r->fname,
                           (unsigned long long)ext);
     for (size_t i = 0; i < nb; i++) {
-        const uint8_t *c = (const uint8_t *)&r->crcs[i];
+        const uint8_t *c = crcs + 4 * i;
         uint32_t want_crc = (uint32_t)c[0] | (uint32_t)c[1] << 8 |
                             (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
         uint64_t b0 = i * block;
@@ -510,6 +515,5 @@ void store_reader_close(struct store_reader *r)
     store__layout_dispose(&r->l);
     free(r->starts);
     free(r->span);
-    free(r->crcs);
     free(r);
 }

@@ -415,8 +415,9 @@ struct store_merge_stats {
     uint64_t wal_batch_hist[STORE_WAL_BATCH_BUCKETS];
     /* Compaction (since start). */
     uint64_t compactions, compacted_objects, compacted_bytes_freed;
-    uint64_t containers_flushed;     /* c/ records: merged containers on
-                                        disk */
+    /* Merged containers on disk (c/ records), their bytes and the
+     * objects logged into them (live or since deleted). */
+    uint64_t containers_on_disk, bytes_on_disk, objects_on_disk;
 };
 
 struct store_stats {

@@ -363,6 +363,8 @@ void store__merge_read(struct merge_ctr *c, void *p, size_t n, uint64_t off,
                        size_t *got);
 void store__merge_unref(struct store *s, struct merge_ctr *c);
 void store__merge_stats(struct store *s, struct store_merge_stats *out);
+/* A merged container left the disk accounting (compaction, fsck). */
+void store__merge_gone(struct store *s, uint64_t length, uint64_t members);
 
 /* A decoded c/ record (merge.c has the format). */
 struct store_ctr_member {
