@@ -288,6 +288,44 @@ void rs_metrics_register_writer(void (*fn)(struct rs_buf *out, void *arg),
 int rs_metrics_render(struct rs_buf *out);
 
 /* ------------------------------------------------------------------ */
+/* Little-endian integers in byte buffers (on-disk formats)             */
+/* ------------------------------------------------------------------ */
+
+static inline void rs_put16le(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void rs_put32le(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void rs_put64le(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint16_t rs_get16le(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t rs_get32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t rs_get64le(const uint8_t *p)
+{
+    return (uint64_t)rs_get32le(p) | (uint64_t)rs_get32le(p + 4) << 32;
+}
+
+/* ------------------------------------------------------------------ */
 /* Small string helpers                                                 */
 /* ------------------------------------------------------------------ */
 

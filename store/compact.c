@@ -31,8 +31,9 @@
  * is not 0 and the merge path is on) runs a pass every
  * cfg->compact_interval seconds; store_compact runs one on request.
  *
- * LOCKS: none of its own besides the thread's stop flag; moves take the
- * bucket and key locks inside store__merge_move.
+ * LOCKS: compact_lock makes passes one at a time (the thread's and
+ * `roadstore admin compact`'s); moves take the bucket and key locks inside
+ * store__merge_move.
  */
 #include "store/store_int.h"
 
@@ -126,10 +127,10 @@ static void dead_of(struct store *s, const char *name, uint64_t *bytes,
     *bytes = *objs = 0;
     if (idx_get(&v, &vlen, s->ix, k, klen) != RS_OK)
         return;
-    for (int i = 7; i >= 0 && vlen >= 8; i--)
-        *bytes = *bytes << 8 | (uint8_t)v[i];
-    for (int i = 15; i >= 8 && vlen >= 16; i--)
-        *objs = *objs << 8 | (uint8_t)v[i];
+    if (vlen >= 8)
+        *bytes = rs_get64le((const uint8_t *)v);
+    if (vlen >= 16)
+        *objs = rs_get64le((const uint8_t *)v + 8);
     free(v);
 }
 
@@ -159,8 +160,8 @@ static int compact_one(struct store *s, const char *name,
     return RS_OK;
 }
 
-int store_compact(struct store *s, unsigned min_dead_percent,
-                  struct store_compact_stats *st)
+static int compact_pass(struct store *s, unsigned min_dead_percent,
+                        struct store_compact_stats *st)
 {
     struct idx_iter *it;
     char (*names)[STORE_CNAME_SIZE] = NULL;
@@ -231,6 +232,17 @@ int store_compact(struct store *s, unsigned min_dead_percent,
         atomic_fetch_add(&s->compacted_objects, st->objects_moved);
         atomic_fetch_add(&s->compacted_bytes, st->bytes_freed);
     }
+    return rc;
+}
+
+int store_compact(struct store *s, unsigned min_dead_percent,
+                  struct store_compact_stats *st)
+{
+    int rc;
+
+    pthread_mutex_lock(&s->compact_lock);
+    rc = compact_pass(s, min_dead_percent, st);
+    pthread_mutex_unlock(&s->compact_lock);
     return rc;
 }
 

@@ -340,10 +340,8 @@ static int put_dead(struct fsck *f, const char *name, uint64_t bytes,
     char k[IDX_KEY_MAX];
     uint8_t v[16];
 
-    for (int i = 0; i < 8; i++) {
-        v[i] = (uint8_t)(bytes >> (8 * i));
-        v[8 + i] = (uint8_t)(objs >> (8 * i));
-    }
+    rs_put64le(v, bytes);
+    rs_put64le(v + 8, objs);
     idx_batch_put(b, k, idx_key_dead(k, name), (const char *)v, 16);
     return idx_batch_commit(b, true);
 }
@@ -411,20 +409,22 @@ static int walk_merged(struct fsck *f)
         }
         if (idx_get(&dv, &dlen, f->s->ix, dk, idx_key_dead(dk, name)) ==
             RS_OK) {
-            for (int i = 7; i >= 0 && dlen >= 8; i--)
-                dead = dead << 8 | (uint8_t)dv[i];
-            for (int i = 15; i >= 8 && dlen >= 16; i--)
-                dobjs = dobjs << 8 | (uint8_t)dv[i];
+            if (dlen >= 8)
+                dead = rs_get64le((const uint8_t *)dv);
+            if (dlen >= 16)
+                dobjs = rs_get64le((const uint8_t *)dv + 8);
             free(dv);
         }
         want = c.member_bytes > e->live_bytes ? c.member_bytes - e->live_bytes
                                               : 0;
         want_objs = c.nmembers > e->live_objs ? c.nmembers - e->live_objs : 0;
-        if (dead != want) {
+        if (dead != want || dobjs != want_objs) {
             f->r->counters++;
             problem(f, "dead-counter", "merged container %s: %llu dead "
-                    "bytes recorded, %llu by the index%s", name,
-                    (unsigned long long)dead, (unsigned long long)want,
+                    "bytes (%llu objects) recorded, %llu (%llu) by the "
+                    "index%s", name, (unsigned long long)dead,
+                    (unsigned long long)dobjs, (unsigned long long)want,
+                    (unsigned long long)want_objs,
                     f->o->repair ? " (rewritten)" : "");
             if (f->o->repair && put_dead(f, name, want, want_objs) == RS_OK)
                 f->r->repaired++;

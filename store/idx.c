@@ -129,16 +129,9 @@ static int idx_err(char *err, const char *what)
 static void add64_into(uint8_t *acc, size_t acclen, const char *v,
                        size_t vlen)
 {
-    for (size_t i = 0; i + 8 <= vlen && i + 8 <= acclen; i += 8) {
-        uint64_t a = 0, b = 0;
-        for (int j = 7; j >= 0; j--) {
-            a = a << 8 | acc[i + (size_t)j];
-            b = b << 8 | (uint8_t)v[i + (size_t)j];
-        }
-        a += b;
-        for (int j = 0; j < 8; j++)
-            acc[i + (size_t)j] = (uint8_t)(a >> (8 * j));
-    }
+    for (size_t i = 0; i + 8 <= vlen && i + 8 <= acclen; i += 8)
+        rs_put64le(acc + i, rs_get64le(acc + i) +
+                                rs_get64le((const uint8_t *)v + i));
 }
 
 static char *add64_merge(const char *existing, size_t elen,
@@ -471,8 +464,7 @@ void idx_batch_add(struct idx_batch *b, const char *k, size_t klen,
     if (nvals > 8)
         nvals = 8;
     for (size_t i = 0; i < nvals; i++)
-        for (int j = 0; j < 8; j++)
-            v[8 * i + (size_t)j] = (uint8_t)(vals[i] >> (8 * j));
+        rs_put64le(v + 8 * i, vals[i]);
     rocksdb_writebatch_merge(b->wb, k, klen, (const char *)v, 8 * nvals);
     b->n++;
 }

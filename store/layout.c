@@ -102,34 +102,6 @@ void store__layout_dispose(struct store_layout *l)
     memset(l, 0, sizeof *l);
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static int unhex(char c)
 {
     if (c >= '0' && c <= '9')
@@ -145,20 +117,20 @@ void *store__layout_encode(size_t *len_out, const struct store_layout *l)
     uint8_t *b = rs_xcalloc(1, n);
 
     b[0] = LAYOUT_VERSION;
-    put32(b + 4, (uint32_t)l->nruns);
-    put64(b + 8, l->size);
+    rs_put32le(b + 4, (uint32_t)l->nruns);
+    rs_put64le(b + 8, l->size);
     for (size_t i = 0; i < l->nruns; i++) {
         const struct store_run *r = &l->runs[i];
         uint8_t *p = b + LAYOUT_HDR + LAYOUT_RUN * i;
         p[0] = r->group;
         p[1] = r->flags;
-        put32(p + 4, r->block);
+        rs_put32le(p + 4, r->block);
         for (int j = 0; j < 16; j++)
             p[8 + j] = (uint8_t)(unhex(r->container[2 * j]) << 4 |
                                  unhex(r->container[2 * j + 1]));
-        put64(p + 24, r->offset);
-        put64(p + 32, r->len);
-        put32(p + 40, r->count);
+        rs_put64le(p + 24, r->offset);
+        rs_put64le(p + 32, r->len);
+        rs_put32le(p + 40, r->count);
     }
     *len_out = n;
     return b;
@@ -174,7 +146,7 @@ int store__layout_decode(struct store_layout *l, const void *blob, size_t n)
     if (n < LAYOUT_HDR || b[0] != LAYOUT_VERSION)
         return rs_err_set(RS_ECORRUPT, "layout: bad header (%zu bytes, "
                           "version %d)", n, n ? b[0] : -1);
-    nruns = get32(b + 4);
+    nruns = rs_get32le(b + 4);
     if ((n - LAYOUT_HDR) / LAYOUT_RUN != nruns ||
         (n - LAYOUT_HDR) % LAYOUT_RUN != 0)
         return rs_err_set(RS_ECORRUPT, "layout: %zu bytes for %u runs", n,
@@ -188,15 +160,15 @@ int store__layout_decode(struct store_layout *l, const void *blob, size_t n)
 
         r->group = p[0];
         r->flags = p[1];
-        r->block = get32(p + 4);
+        r->block = rs_get32le(p + 4);
         for (int j = 0; j < 16; j++) {
             r->container[2 * j] = hex[p[8 + j] >> 4];
             r->container[2 * j + 1] = hex[p[8 + j] & 15];
         }
         r->container[32] = '\0';
-        r->offset = get64(p + 24);
-        r->len = get64(p + 32);
-        r->count = get32(p + 40);
+        r->offset = rs_get64le(p + 24);
+        r->len = rs_get64le(p + 32);
+        r->count = rs_get32le(p + 40);
         if (r->group >= STORE_NGROUPS || (r->flags & ~STORE_RUN_MERGED) ||
             r->block == 0 || r->len == 0 ||
             r->count == 0) {
@@ -205,12 +177,12 @@ int store__layout_decode(struct store_layout *l, const void *blob, size_t n)
         }
         sum += r->len * r->count;
     }
-    l->size = get64(b + 8);
+    l->size = rs_get64le(b + 8);
     if (sum != l->size) {
         store__layout_dispose(l);
         return rs_err_set(RS_ECORRUPT, "layout: runs hold %llu bytes, "
                           "header says %llu", (unsigned long long)sum,
-                          (unsigned long long)get64(b + 8));
+                          (unsigned long long)rs_get64le(b + 8));
     }
     return RS_OK;
 }

@@ -191,40 +191,6 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 bool store__merge_small(const struct store *s, uint64_t n)
 {
     return s->mg && n <= s->mg->small;
@@ -503,7 +469,7 @@ static void put_applied(struct idx_batch *b, uint64_t seq)
 {
     uint8_t v[8];
 
-    put64(v, seq);
+    rs_put64le(v, seq);
     idx_batch_put(b, IDX_KEY_WAL_APPLIED, strlen(IDX_KEY_WAL_APPLIED),
                   (const char *)v, 8);
 }
@@ -643,15 +609,15 @@ static void put_fixed(uint8_t *h, uint8_t group, uint8_t flags,
     memset(h, 0, PUT_FIXED);
     h[0] = group;
     h[1] = flags;
-    put16(h + 2, (uint16_t)blen);
-    put16(h + 4, (uint16_t)klen);
-    put32(h + 8, (uint32_t)jlen);
-    put32(h + 12, block);
-    put64(h + 16, n);
-    put64(h + 24, off);
+    rs_put16le(h + 2, (uint16_t)blen);
+    rs_put16le(h + 4, (uint16_t)klen);
+    rs_put32le(h + 8, (uint32_t)jlen);
+    rs_put32le(h + 12, block);
+    rs_put64le(h + 16, n);
+    rs_put64le(h + 24, off);
     if (name)
         memcpy(h + 32, name, STORE_CONTAINER_NAME_LEN);
-    put64(h + 64, old_off);
+    rs_put64le(h + 64, old_off);
     if (old_name)
         memcpy(h + 72, old_name, STORE_CONTAINER_NAME_LEN);
 }
@@ -665,7 +631,7 @@ static uint8_t *crc_array(const void *data, size_t n, uint32_t block,
 
     for (size_t i = 0; i < nb; i++) {
         size_t bl = n - i * block < block ? n - i * block : block;
-        put32(c + 4 * i, rs_crc32c(0, (const uint8_t *)data + i * block,
+        rs_put32le(c + 4 * i, rs_crc32c(0, (const uint8_t *)data + i * block,
                                    bl));
     }
     *len_out = 4 * nb;
@@ -834,17 +800,17 @@ static char *ctr_encode(const struct merge_ctr *c, size_t *len_out)
     p = rs_xmalloc(n);
     p[0] = 1;
     p[1] = c->group;
-    put16(p + 2, (uint16_t)blen);
-    put32(p + 4, (uint32_t)c->nmembers);
-    put64(p + 8, c->len);
-    put64(p + 16, c->member_bytes);
+    rs_put16le(p + 2, (uint16_t)blen);
+    rs_put32le(p + 4, (uint32_t)c->nmembers);
+    rs_put64le(p + 8, c->len);
+    rs_put64le(p + 16, c->member_bytes);
     memcpy(p + 24, c->bucket, blen);
     q = p + 24 + blen;
     for (size_t i = 0; i < c->nmembers; i++) {
         size_t kl = strlen(c->members[i].key);
-        put64(q, c->members[i].offset);
-        put32(q + 8, c->members[i].span);
-        put16(q + 12, (uint16_t)kl);
+        rs_put64le(q, c->members[i].offset);
+        rs_put32le(q + 8, c->members[i].span);
+        rs_put16le(q + 12, (uint16_t)kl);
         memcpy(q + 14, c->members[i].key, kl);
         q += 14 + kl;
     }
@@ -860,25 +826,25 @@ int store__ctr_decode(struct store_ctr_rec *out, const char *v, size_t n)
     memset(out, 0, sizeof *out);
     if (n < 24 || p[0] != 1 || p[1] >= STORE_NGROUPS)
         return rs_err_set(RS_ECORRUPT, "container record: bad header");
-    blen = get16(p + 2);
+    blen = rs_get16le(p + 2);
     if (24 + blen > n)
         return rs_err_set(RS_ECORRUPT, "container record: short");
     out->group = p[1];
-    out->length = get64(p + 8);
-    out->member_bytes = get64(p + 16);
+    out->length = rs_get64le(p + 8);
+    out->member_bytes = rs_get64le(p + 16);
     out->bucket = rs_xstrndup((const char *)p + 24, blen);
-    out->nmembers = get32(p + 4);
+    out->nmembers = rs_get32le(p + 4);
     out->members = rs_xcalloc(out->nmembers + 1, sizeof *out->members);
     q = p + 24 + blen;
     for (size_t i = 0; i < out->nmembers; i++) {
         size_t kl;
-        if (end - q < 14 || (size_t)(end - q) < 14 + (kl = get16(q + 12))) {
+        if (end - q < 14 || (size_t)(end - q) < 14 + (kl = rs_get16le(q + 12))) {
             store__ctr_rec_dispose(out);
             return rs_err_set(RS_ECORRUPT, "container record: member %zu "
                               "cut", i);
         }
-        out->members[i].offset = get64(q);
-        out->members[i].span = get32(q + 8);
+        out->members[i].offset = rs_get64le(q);
+        out->members[i].span = rs_get32le(q + 8);
         out->members[i].key = rs_xstrndup((const char *)q + 14, kl);
         q += 14 + kl;
     }
@@ -984,7 +950,7 @@ static void retire(struct store *s)
      * those segments (objects of size 0 have no container) becomes
      * durable with it. */
     b = idx_batch_begin(s->ix);
-    put64(v, below);
+    rs_put64le(v, below);
     idx_batch_put(b, "w/retired", 9, (const char *)v, 8);
     if (idx_batch_commit(b, true) != RS_OK) {
         rs_warn("store: cannot sync the index before retiring WAL "
@@ -1180,12 +1146,12 @@ static int replay_rec(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
     if (type != WAL_TYPE_PUT || len < PUT_FIXED)
         return rs_err_set(RS_ECORRUPT, "WAL record %llu: type %u, %zu "
                           "bytes", (unsigned long long)seq, type, len);
-    blen = get16(p + 2);
-    klen = get16(p + 4);
-    jlen = get32(p + 8);
-    block = get32(p + 12);
-    n = get64(p + 16);
-    off = get64(p + 24);
+    blen = rs_get16le(p + 2);
+    klen = rs_get16le(p + 4);
+    jlen = rs_get32le(p + 8);
+    block = rs_get32le(p + 12);
+    n = rs_get64le(p + 16);
+    off = rs_get64le(p + 24);
     if (n > 0 && block > 0)
         span = store__extent_span(n, block);
     if (blen == 0 || blen >= sizeof bucket || klen == 0 ||
@@ -1253,7 +1219,7 @@ static int replay_rec(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
         }
         memcpy(put.old_container, p + 72, STORE_CONTAINER_NAME_LEN);
         put.old_container[STORE_CONTAINER_NAME_LEN] = '\0';
-        put.old_offset = get64(p + 64);
+        put.old_offset = rs_get64le(p + 64);
         b = idx_batch_begin(s->ix);
         rc = apply_one(s, b, &put);
         if (rc == RS_ECONFLICT) {
@@ -1300,8 +1266,8 @@ static int count_disk(struct store *s)
         if (vlen < 24)
             continue;
         m->disk_containers++;
-        m->disk_objects += get32(v + 4);
-        m->disk_bytes += get64(v + 8);
+        m->disk_objects += rs_get32le(v + 4);
+        m->disk_bytes += rs_get64le(v + 8);
     }
     rc = idx_iter_status(it);
     idx_iter_close(it);
@@ -1349,7 +1315,7 @@ int store__merge_open(struct store *s, const struct rs_config *cfg)
     rc = idx_get(&v, &vlen, s->ix, IDX_KEY_WAL_APPLIED,
                  strlen(IDX_KEY_WAL_APPLIED));
     if (rc == RS_OK && vlen == 8)
-        r.applied = get64((const uint8_t *)v);
+        r.applied = rs_get64le((const uint8_t *)v);
     else if (rc != RS_OK && rc != RS_ENOTFOUND)
         goto fail;
     free(v);
@@ -1383,7 +1349,7 @@ int store__merge_open(struct store *s, const struct rs_config *cfg)
         uint8_t av[8];
         uint64_t a = m->replay.max_seq > r.applied ? m->replay.max_seq
                                                    : r.applied;
-        put64(av, a);
+        rs_put64le(av, a);
         idx_batch_put(b, IDX_KEY_WAL_APPLIED, strlen(IDX_KEY_WAL_APPLIED),
                       (const char *)av, 8);
         if ((rc = idx_batch_commit(b, true)) != RS_OK)

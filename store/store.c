@@ -251,6 +251,7 @@ void store_close(struct store *s)
     pthread_mutex_destroy(&s->meta_lock);
     pthread_mutex_destroy(&s->pin_lock);
     pthread_mutex_destroy(&s->files_lock);
+    pthread_mutex_destroy(&s->compact_lock);
     pthread_mutex_destroy(&s->gc_lock);
     pthread_cond_destroy(&s->gc_cond);
     for (int i = 0; i < STORE_BUCKET_LOCKS; i++)
@@ -280,6 +281,7 @@ int store_open(struct store **out, const struct rs_config *cfg)
     pthread_mutex_init(&s->meta_lock, NULL);
     pthread_mutex_init(&s->pin_lock, NULL);
     pthread_mutex_init(&s->files_lock, NULL);
+    pthread_mutex_init(&s->compact_lock, NULL);
     s->max_files = cfg->open_files > 0 ? (size_t)cfg->open_files : 1024;
     pthread_mutex_init(&s->gc_lock, NULL);
     pthread_condattr_init(&ca);

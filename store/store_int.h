@@ -86,7 +86,9 @@ struct store {
     atomic_uint_fast64_t gc_pending; /* g/ records */
     atomic_uint_fast64_t gc_removed; /* containers removed since open */
 
-    /* Compaction thread (compact.c); its flag is guarded by gc_lock. */
+    /* Compaction (compact.c): one pass at a time (compact_lock); the
+     * thread's stop flag is guarded by gc_lock. */
+    pthread_mutex_t compact_lock;
     bool compact_stop;
     bool compact_running;
     pthread_cond_t compact_cond;

@@ -89,29 +89,6 @@ struct wal {
     struct wal_stats st;           /* under lock */
 };
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 static void seg_path(char *out, size_t n, const char *dir, uint64_t id)
 {
     snprintf(out, n, "%s/wal-%016" PRIx64 ".log", dir, id);
@@ -230,7 +207,7 @@ static uint32_t rec_crc(const uint8_t *hdr, const struct iovec *iov,
     uint32_t c;
 
     memcpy(h, hdr, WAL_HDR);
-    put32(h + 12, 0);
+    rs_put32le(h + 12, 0);
     c = rs_crc32c(0, h, WAL_HDR);
     for (int i = 0; i < niov; i++)
         c = rs_crc32c(c, iov[i].iov_base, iov[i].iov_len);
@@ -266,20 +243,20 @@ int wal_replay(const char *dir, wal_replay_fn cb, void *arg,
             uint32_t len;
             struct iovec iov;
 
-            if (n - off < WAL_HDR || get32(h) != WAL_MAGIC)
+            if (n - off < WAL_HDR || rs_get32le(h) != WAL_MAGIC)
                 break;
-            len = get32(h + 8);
+            len = rs_get32le(h + 8);
             if (len > n - off - WAL_HDR)
                 break;
             iov.iov_base = (void *)(h + WAL_HDR);
             iov.iov_len = len;
-            if (rec_crc(h, &iov, 1) != get32(h + 12))
+            if (rec_crc(h, &iov, 1) != rs_get32le(h + 12))
                 break;
-            if (get64(h + 16) > st->max_seq)
-                st->max_seq = get64(h + 16);
+            if (rs_get64le(h + 16) > st->max_seq)
+                st->max_seq = rs_get64le(h + 16);
             st->records++;
             st->bytes += WAL_HDR + len;
-            rc = cb(arg, ids[i], get64(h + 16), h[4], h + WAL_HDR, len);
+            rc = cb(arg, ids[i], rs_get64le(h + 16), h[4], h + WAL_HDR, len);
             if (rc != RS_OK)
                 break;
             off += WAL_HDR + len;
@@ -482,10 +459,10 @@ void wal_enqueue(struct wal *w, struct wal_rec *r, uint8_t type)
     r->seq = w->next_seq++;
     r->seg = w->seg;
     memset(r->hdr, 0, WAL_HDR);
-    put32(r->hdr, WAL_MAGIC);
+    rs_put32le(r->hdr, WAL_MAGIC);
     r->hdr[4] = type;
-    put32(r->hdr + 8, (uint32_t)len);
-    put64(r->hdr + 16, r->seq);
+    rs_put32le(r->hdr + 8, (uint32_t)len);
+    rs_put64le(r->hdr + 16, r->seq);
     if (w->tail)
         w->tail->next = r;
     else
@@ -536,10 +513,10 @@ static int wal_write(struct wal *w, struct wal_rec **recs, size_t n)
     int rc;
 
     for (size_t i = 0; i < n; i++) {
-        put32(recs[i]->hdr + 12,
+        rs_put32le(recs[i]->hdr + 12,
               rec_crc(recs[i]->hdr, recs[i]->iov, recs[i]->niov));
         niov += 1 + (size_t)recs[i]->niov;
-        total += WAL_HDR + get32(recs[i]->hdr + 8);
+        total += WAL_HDR + rs_get32le(recs[i]->hdr + 8);
     }
     if (w->roll || (w->seg_size > 0 && w->seg_size + total > w->seg_max)) {
         if ((rc = seg_create(w, w->seg + 1)) != RS_OK)
