@@ -210,13 +210,8 @@ static int check_object(struct fsck *f, const struct idx_shardmap *m,
     }
     for (size_t i = 0; i < l.nruns; i++) {
         const struct store_run *run = &l.runs[i];
-        struct cset_ent *e = cset_find(&f->refs, run->container, true);
 
-        if (run->flags & STORE_RUN_MERGED) {
-            e->live_bytes += run->count *
-                             store__extent_span(run->len, run->block);
-            e->live_objs += run->count;
-        }
+        cset_find(&f->refs, run->container, true);
         if (!kind && (rc = run_present(f, run)) != RS_OK) {
             kind = rc == RS_ENOTFOUND ? "missing" : "corrupt";
             snprintf(why, sizeof why, "%s", rs_err_msg());
@@ -239,10 +234,25 @@ static int check_object(struct fsck *f, const struct idx_shardmap *m,
             f->r->corrupt++;
         problem(f, kind, "%s/%s: %s%s", bucket, key, why,
                 f->o->repair ? " (record removed)" : "");
-        if (f->o->repair && (rc = drop_object(f, m, bucket, key, &l)) != RS_OK)
+        if (f->o->repair) {
+            if (drop_object(f, m, bucket, key, &l) == RS_OK)
+                goto out;            /* its bytes are dead now */
             problem(f, "error", "%s/%s: cannot remove record: %s", bucket,
                     key, rs_err_msg());
+        }
     }
+    /* Live bytes in merged containers, for the dead counters. */
+    for (size_t i = 0; i < l.nruns; i++) {
+        const struct store_run *run = &l.runs[i];
+        struct cset_ent *e;
+
+        if (!(run->flags & STORE_RUN_MERGED))
+            continue;
+        e = cset_find(&f->refs, run->container, true);
+        e->live_bytes += run->count * store__extent_span(run->len, run->block);
+        e->live_objs += run->count;
+    }
+out:
     store__layout_dispose(&l);
     return RS_OK;
 }
