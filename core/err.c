@@ -1,11 +1,14 @@
 /*
  * core/err.c - the rs_err codes, their fixed strings and the per-thread
- * detail message (STYLE.md section 3).
+ * detail message (STYLE.md section 3); and crash points for tests.
  */
 #include "core/rs.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RS_ERR_MSG_MAX 512
@@ -82,4 +85,26 @@ const char *rs_err_msg(void)
 void rs_err_clear(void)
 {
     err_msg[0] = '\0';
+}
+
+/* ------------------------------------------------------------------ */
+/* Crash points                                                         */
+/* ------------------------------------------------------------------ */
+
+static const char *crashpoint;
+static pthread_once_t crashpoint_once = PTHREAD_ONCE_INIT;
+
+static void crashpoint_init(void)
+{
+    const char *v = getenv("ROADSTORE_CRASHPOINT");
+    crashpoint = v && *v ? v : NULL;
+}
+
+void rs_crashpoint(const char *name)
+{
+    pthread_once(&crashpoint_once, crashpoint_init);
+    if (crashpoint && strcmp(crashpoint, name) == 0) {
+        rs_warn("crash point %s: killing the process", name);
+        raise(SIGKILL);
+    }
 }

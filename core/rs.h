@@ -288,6 +288,18 @@ void rs_metrics_register_writer(void (*fn)(struct rs_buf *out, void *arg),
 int rs_metrics_render(struct rs_buf *out);
 
 /* ------------------------------------------------------------------ */
+/* Crash points for tests                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Kill the process with SIGKILL here when the environment variable
+ * ROADSTORE_CRASHPOINT names this point (read once).  Crash tests use it
+ * to stop at exact places of a multi-step commit; without the variable it
+ * costs one predictable branch.
+ */
+void rs_crashpoint(const char *name);
+
+/* ------------------------------------------------------------------ */
 /* Little-endian integers in byte buffers (on-disk formats)             */
 /* ------------------------------------------------------------------ */
 

@@ -739,6 +739,7 @@ static int merge_put(struct store *s, const char *bucket, const char *key,
         wr.niov += ctr_iov(m, c, off, span, wr.iov + 1, 5);
     wal_enqueue(m->wal, &wr, WAL_TYPE_PUT);
     rc = wal_wait(m->wal, &wr);
+    rs_crashpoint("merge-put-logged");
     if (rc == RS_OK && info) {
         info->size = n;
         info->mtime_ns = rec.mtime_ns;
@@ -910,6 +911,7 @@ static int flush_one(struct store *s, struct merge_ctr *c)
         (void)g->ops->remove(g->g, c->name);
         return rc;
     }
+    rs_crashpoint("merge-flush-synced");
     /* Tell replay the container is on disk before anything can remove
      * its c/ record (compaction): its PUT records may stay in the WAL
      * longer than the container lives. */
@@ -924,6 +926,7 @@ static int flush_one(struct store *s, struct merge_ctr *c)
         if ((rc = wal_wait(m->wal, &wr)) != RS_OK)
             return rc;
     }
+    rs_crashpoint("merge-flushed-logged");
     v = ctr_encode(c, &vlen);
     klen = idx_key_container(k, c->name);
     b = idx_batch_begin(s->ix);
@@ -1080,42 +1083,134 @@ static void *flusher_main(void *arg)
 /* Replay                                                               */
 /* ------------------------------------------------------------------ */
 
+/* A container replay learned about: flushed per the log (a FLUSHED
+ * record) or per the index (a c/ record). */
+struct replay_ctr {
+    char name[STORE_CNAME_SIZE];
+    int state;                       /* 0 unknown, 1 c/ present, 2 c/
+                                        missing: rebuild it */
+    struct merge_ctr *late;          /* state 2: members gathered */
+};
+
 struct replay {
     struct store *s;
     uint64_t applied;
-    uint64_t placed, reapplied, skipped;
-    /* Containers found flushed (c/ present), to skip without a lookup. */
-    char (*flushed)[STORE_CNAME_SIZE];
-    size_t nflushed, flcap;
+    uint64_t placed, reapplied, skipped, rebuilt;
+    struct replay_ctr *ctrs;
+    size_t nctrs, cap;
 };
 
-static void flushed_add(struct replay *r, const char *name)
+static struct replay_ctr *replay_ctr(struct replay *r, const char *name,
+                                     bool add)
 {
-    if (r->nflushed == r->flcap) {
-        r->flcap = r->flcap ? 2 * r->flcap : 16;
-        r->flushed = rs_xrealloc(r->flushed, r->flcap * sizeof *r->flushed);
+    for (size_t i = 0; i < r->nctrs; i++)
+        if (strcmp(r->ctrs[i].name, name) == 0)
+            return &r->ctrs[i];
+    if (!add)
+        return NULL;
+    if (r->nctrs == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 16;
+        r->ctrs = rs_xrealloc(r->ctrs, r->cap * sizeof *r->ctrs);
     }
-    memcpy(r->flushed[r->nflushed], name, STORE_CONTAINER_NAME_LEN);
-    r->flushed[r->nflushed++][STORE_CONTAINER_NAME_LEN] = '\0';
+    memset(&r->ctrs[r->nctrs], 0, sizeof r->ctrs[r->nctrs]);
+    memcpy(r->ctrs[r->nctrs].name, name, STORE_CONTAINER_NAME_LEN);
+    return &r->ctrs[r->nctrs++];
 }
 
-static bool replay_flushed(struct replay *r, const char *name)
+static bool has_ctr_record(struct store *s, const char *name)
 {
     char k[IDX_KEY_MAX];
-    size_t klen;
     char *v;
-    int rc;
 
-    for (size_t i = 0; i < r->nflushed; i++)
-        if (strcmp(r->flushed[i], name) == 0)
-            return true;
-    klen = idx_key_container(k, name);
-    rc = idx_get(&v, NULL, r->s->ix, k, klen);
-    if (rc != RS_OK)
+    if (idx_get(&v, NULL, s->ix, k, idx_key_container(k, name)) != RS_OK)
         return false;
     free(v);
-    flushed_add(r, name);
     return true;
+}
+
+/*
+ * Is the container of a logged extent already on disk?  Yes when its c/
+ * record exists, or when the log has its FLUSHED record: then the file
+ * is complete, and if the crash came before its c/ record was written,
+ * the members are gathered here to write it (replay_finish).
+ */
+static bool replay_flushed(struct replay *r, const char *name,
+                           const char *bucket, uint8_t group, uint64_t off,
+                           uint64_t span, const char *key)
+{
+    struct replay_ctr *rc = replay_ctr(r, name, false);
+
+    if (!rc) {
+        if (!has_ctr_record(r->s, name))
+            return false;            /* never flushed: back into memory */
+        rc = replay_ctr(r, name, true);
+        rc->state = 1;
+        return true;
+    }
+    if (rc->state == 0) {
+        rc->state = has_ctr_record(r->s, name) ? 1 : 2;
+        if (rc->state == 2) {
+            rc->late = rs_xcalloc(1, sizeof *rc->late);
+            memcpy(rc->late->name, name, STORE_CNAME_SIZE);
+            rc->late->bucket = rs_xstrdup(bucket);
+            rc->late->group = group;
+        }
+    }
+    if (rc->state == 2) {
+        struct merge_ctr *c = rc->late;
+        if (c->nmembers == c->memcap) {
+            c->memcap = c->memcap ? 2 * c->memcap : 16;
+            c->members = rs_xrealloc(c->members,
+                                     c->memcap * sizeof *c->members);
+        }
+        c->members[c->nmembers].offset = off;
+        c->members[c->nmembers].span = (uint32_t)span;
+        c->members[c->nmembers++].key = rs_xstrdup(key);
+        c->member_bytes += span;
+        if (off + span > c->len)
+            c->len = off + span;
+    }
+    return true;
+}
+
+static char *ctr_encode(const struct merge_ctr *c, size_t *len_out);
+
+/* Write the c/ records a crash kept from being written; free the list. */
+static int replay_finish(struct replay *r)
+{
+    int rc = RS_OK;
+
+    for (size_t i = 0; i < r->nctrs; i++) {
+        struct merge_ctr *c = r->ctrs[i].late;
+        if (!c)
+            continue;
+        if (rc == RS_OK) {
+            struct idx_batch *b = idx_batch_begin(r->s->ix);
+            char k[IDX_KEY_MAX];
+            size_t vlen;
+            char *v = ctr_encode(c, &vlen);
+
+            idx_batch_put(b, k, idx_key_container(k, c->name), v, vlen);
+            free(v);
+            rc = idx_batch_commit(b, true);
+            if (rc == RS_OK) {
+                struct merge *m = r->s->mg;
+                r->rebuilt++;
+                m->disk_containers++;
+                m->disk_bytes += c->len;
+                m->disk_objects += c->nmembers;
+            }
+        }
+        for (size_t j = 0; j < c->nmembers; j++)
+            free(c->members[j].key);
+        free(c->members);
+        free(c->bucket);
+        free(c);
+    }
+    free(r->ctrs);
+    r->ctrs = NULL;
+    r->nctrs = r->cap = 0;
+    return rc;
 }
 
 /* Replay pass 1: the containers the log says were flushed. */
@@ -1124,8 +1219,12 @@ static int replay_scan(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
 {
     (void)seg;
     (void)seq;
-    if (type == WAL_TYPE_FLUSHED && len == STORE_CONTAINER_NAME_LEN)
-        flushed_add(arg, (const char *)p);
+    if (type == WAL_TYPE_FLUSHED && len == STORE_CONTAINER_NAME_LEN) {
+        char name[STORE_CNAME_SIZE];
+        memcpy(name, p, STORE_CONTAINER_NAME_LEN);
+        name[STORE_CONTAINER_NAME_LEN] = '\0';
+        replay_ctr(arg, name, true);
+    }
     return RS_OK;
 }
 
@@ -1165,7 +1264,8 @@ static int replay_rec(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
     name[STORE_CONTAINER_NAME_LEN] = '\0';
 
     /* The extent, back into its container unless that was flushed. */
-    if (span > 0 && !replay_flushed(r, name)) {
+    if (span > 0 &&
+        !replay_flushed(r, name, bucket, p[0], off, span, key)) {
         struct merge_ctr *c;
 
         pthread_mutex_lock(&m->lock);
@@ -1329,19 +1429,24 @@ int store__merge_open(struct store *s, const struct rs_config *cfg)
             rc = wal_replay(dir, replay_rec, &r, &m->replay);
         m->replay.seconds += scan.seconds;
     }
-    free(r.flushed);
+    if (rc == RS_OK)
+        rc = replay_finish(&r);
+    else
+        (void)replay_finish(&r);
     if (rc != RS_OK)
         goto fail;
     if (m->replay.records > 0)
         rs_info("store: WAL replay: %llu records (%llu bytes) in %llu "
                 "segments in %.3f s; %llu extents back in memory, %llu "
-                "index entries rewritten, %llu skipped, %llu torn bytes "
-                "dropped", (unsigned long long)m->replay.records,
+                "index entries rewritten, %llu skipped, %llu container "
+                "records rebuilt, %llu torn bytes dropped",
+                (unsigned long long)m->replay.records,
                 (unsigned long long)m->replay.bytes,
                 (unsigned long long)m->replay.segments, m->replay.seconds,
                 (unsigned long long)r.placed,
                 (unsigned long long)r.reapplied,
                 (unsigned long long)r.skipped,
+                (unsigned long long)r.rebuilt,
                 (unsigned long long)m->replay.torn_bytes);
     /* What replay wrote to the index becomes durable now. */
     b = idx_batch_begin(s->ix);

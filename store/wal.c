@@ -533,6 +533,7 @@ static int wal_write(struct wal *w, struct wal_rec **recs, size_t n)
     seg_path(what, sizeof what, w->dir, w->seg);
     rc = write_all(w->fd, iov, (int)niov, what);
     free(iov);
+    rs_crashpoint("wal-written");
     if (rc == RS_OK && fdatasync(w->fd) != 0)
         rc = rs_err_errno(errno, "fdatasync %s", what);
     if (rc != RS_OK) {
