@@ -9,7 +9,9 @@
  *
  * Durability: a function that changes state returns RS_OK only after the
  * data (fdatasync of files and of new directory entries) and the index
- * entry (RocksDB write with sync) are on stable storage.
+ * entry (RocksDB write with sync) are on stable storage; for a small
+ * object (merge path, store/merge.c) after its write-ahead-log record is,
+ * from which a restart rebuilds data and index entry.
  *
  * Memory: results that carry strings are allocated from the caller's
  * arena (`struct rs_arena *a`) and live as long as it does.

@@ -25,9 +25,16 @@
  * first.  The crashed writer's container is found through its pending
  * record (p/, idx.c) and removed as garbage at the next start.
  *
+ * SMALL OBJECTS.  An object writer keeps the object in memory while it is
+ * at most cfg->small_threshold bytes; if it ends there, commit hands it to
+ * the merge path (merge.c: a shared container behind the WAL) and this
+ * file writes nothing.  Only once it grows past the threshold does the
+ * writer create its container (and pending record) and stream as below.
+ *
  * MEMORY.  A writer buffers at most STORE_WRITE_BUF bytes (1 MiB, rounded
- * down to whole blocks) plus the CRC array of the current stripe; the
- * object itself is never held in memory.
+ * down to whole blocks) plus the CRC array of the current stripe, or the
+ * small object (at most cfg->small_threshold); a large object itself is
+ * never held in memory.
  *
  * COMMIT ORDER.  fdatasync the container, fsync its new directory entry
  * (the backend does both in sync; fan-out dirs were made durable when
