@@ -345,11 +345,18 @@ int wal_open(struct wal **out, const char *dir, uint64_t seg_max,
     if ((rc = list_segments(dir, &ids, &nids)) != RS_OK)
         goto fail;
     /* Old segments stay (for the owner to retire); writing starts in a
-     * new one. */
+     * new one.  When the WAL device is full, the first write makes it
+     * instead: the node still starts and serves reads. */
     w->segs = ids;
     w->nsegs = w->segcap = nids;
-    if ((rc = seg_create(w, nids ? ids[nids - 1] + 1 : 1)) != RS_OK)
+    w->seg = nids ? ids[nids - 1] : 0;
+    if ((rc = seg_create(w, w->seg + 1)) == RS_ENOSPC) {
+        rs_warn("wal: %s; writes will fail until there is space",
+                rs_err_msg());
+        w->roll = true;
+    } else if (rc != RS_OK) {
         goto fail;
+    }
     *out = w;
     return RS_OK;
 fail:
