@@ -45,6 +45,10 @@
 #include <strings.h>
 
 #define GW_STREAM_BLOCK (256 * 1024) /* response body read size */
+/* Bodies up to this size are read (and every CRC checked) before the
+ * status line goes out: a damaged small object is a 500, not a cut
+ * connection.  Larger ones stream. */
+#define GW_PREREAD_MAX (1024 * 1024)
 
 struct gw {
     struct MHD_Daemon *daemon;
@@ -555,12 +559,54 @@ static void error_body(struct s3_req *r)
                         r->request_id, r->request_id);
 }
 
+/* Read a small body now, so a read error can still be an error
+ * response; false (with r->err set) when it failed. */
+static bool preread(struct s3_req *r, char **body_out)
+{
+    size_t got = 0;
+    char *buf = rs_xmalloc((size_t)r->rsp_length);
+    int rc = store_reader_read(r->rsp_reader, r->rsp_offset, buf,
+                               (size_t)r->rsp_length, &got);
+
+    if (rc == RS_OK && got == r->rsp_length) {
+        *body_out = buf;
+        return true;
+    }
+    rs_error("%s: read failed at %llu: %s: %s", r->request_id,
+             (unsigned long long)r->rsp_offset, rs_strerror(rc),
+             rs_err_msg());
+    free(buf);
+    /* The object's headers do not describe an error. */
+    r->nrsp_headers = 0;
+    s3_fail(r, S3E_INTERNAL_ERROR, "the object's data failed its checksum "
+            "or could not be read");
+    return false;
+}
+
 enum MHD_Result gw__respond(struct MHD_Connection *conn, struct s3_req *r)
 {
     struct MHD_Response *rsp;
     enum MHD_Result ret;
+    char *small = NULL;
     size_t i;
 
+    if (r->err == S3E_NONE && r->rsp_reader && r->rsp_length > 0 &&
+        r->rsp_length <= GW_PREREAD_MAX && strcmp(r->method, "HEAD"))
+        (void)preread(r, &small);
+    if (small) {
+        store_reader_close(r->rsp_reader);
+        r->rsp_reader = NULL;
+        rs_counter_add(r->gw->bytes_out, r->rsp_length);
+        rsp = MHD_create_response_from_buffer((size_t)r->rsp_length, small,
+                                              MHD_RESPMEM_MUST_FREE);
+        if (!rsp) {
+            free(small);
+            return MHD_NO;
+        }
+        if (r->status == 0)
+            r->status = 200;
+        goto headers;
+    }
     if (r->err != S3E_NONE) {
         if (r->rsp_reader) {
             store_reader_close(r->rsp_reader);
@@ -613,6 +659,7 @@ enum MHD_Result gw__respond(struct MHD_Connection *conn, struct s3_req *r)
             return MHD_NO;
         }
     }
+headers:
     MHD_add_response_header(rsp, "x-amz-request-id", r->request_id);
     MHD_add_response_header(rsp, "x-amz-id-2", r->request_id);
     MHD_add_response_header(rsp, "Server", "roadstore");

@@ -342,7 +342,7 @@ class Server:
     itself (unclean exit, sanitizer reports); check() raises on them."""
 
     def __init__(self, name='rs', access_key=ROOT_ACCESS_KEY,
-                 secret_key=ROOT_SECRET_KEY, args=(), env=None):
+                 secret_key=ROOT_SECRET_KEY, args=(), env=None, config=None):
         self.bin = roadstore_bin()
         self.name = name
         self.root = tempfile.mkdtemp(prefix='rs-%s-' % name,
@@ -355,6 +355,9 @@ class Server:
         self.secret_key = secret_key
         self.args = list(args)
         self.extra_env = dict(env or {})
+        self.config_path = None     # --config FILE of server and admin
+        if config is not None:
+            self.write_config(config)
         self.port = None
         self.proc = None
         self.starts = 0
@@ -377,6 +380,23 @@ class Server:
     @property
     def running(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def write_config(self, config):
+        """Write a config file into the test directory, given as ini text
+        or as {section: {key: value}}; the server (from its next start) and
+        admin() get it with --config."""
+        if isinstance(config, dict):
+            config = ''.join(
+                '[%s]\n%s' % (sec, ''.join('%s = %s\n' % kv
+                                           for kv in keys.items()))
+                for sec, keys in config.items())
+        self.config_path = os.path.join(self.root, 'roadstore.conf')
+        with open(self.config_path, 'w') as f:
+            f.write(config)
+        return self.config_path
+
+    def _config_args(self):
+        return ['--config', self.config_path] if self.config_path else []
 
     def _env(self):
         env = dict(os.environ)
@@ -402,7 +422,8 @@ class Server:
             if self.starts == 0 or attempt > 0:
                 self.port = free_port()
             cmd = [self.bin, 'server', '--data', self.data,
-                   '--listen', self.hostport] + self.args
+                   '--listen', self.hostport] + self._config_args() + \
+                self.args
             self.starts += 1
             self._log('start #%d: %s' % (self.starts, ' '.join(cmd)))
             logf = open(self.log_path, 'ab')
@@ -528,14 +549,16 @@ class Server:
     def admin(self, *args, online=None, check=True, env=None):
         """Run `roadstore admin ...`: against the running server through
         --endpoint (signed with the root credentials) when it runs (or
-        online=True), else offline on the data directory with --data."""
+        online=True), else with --data DIR (offline; or, when the server
+        runs on DIR, the CLI itself goes through its admin endpoint).  The
+        config file (write_config) is passed with --config."""
         if online is None:
             online = self.running
         if online:
             cmd = [self.bin, 'admin', '--endpoint', self.endpoint]
         else:
             cmd = [self.bin, 'admin', '--data', self.data]
-        cmd += [str(a) for a in args]
+        cmd += self._config_args() + [str(a) for a in args]
         e = self._env()
         e.update(env or {})
         # online, run where there is no ./data: the root credentials then
@@ -577,7 +600,7 @@ class Server:
             signature_version=botocore.UNSIGNED if anonymous else 's3v4',
             s3={'addressing_style': addressing},
             retries={'max_attempts': retries, 'mode': 'standard'},
-            connect_timeout=10, read_timeout=300,
+            connect_timeout=10, read_timeout=cfg.pop('read_timeout', 300),
             max_pool_connections=cfg.pop('max_pool_connections', 32),
             **cfg)
         kw = {}
@@ -818,6 +841,7 @@ def _failed_servers(result):
     be pinned to one (then every server counts as failed)."""
     failed = set()
     for test, _tb in result.failures + result.errors:
+        test = getattr(test, 'test_case', test)     # a failed subTest
         srv = getattr(test, 'srv', None) or getattr(
             getattr(test, '__class__', None), 'srv', None)
         servers = getattr(test, 'servers', None)
