@@ -151,6 +151,7 @@ struct merge {
                                         success */
     pthread_t flusher;
     bool running;
+    struct rs_histogram *flush_hist; /* seconds per container flush */
 
     /* Counters, under lock. */
     uint64_t disk_containers, disk_bytes, disk_objects; /* c/ records */
@@ -1027,6 +1028,10 @@ static size_t flush_round(struct store *s, bool all)
             }
             m->flush_seconds += (double)(t1.tv_sec - t0.tv_sec) +
                                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+            rs_histogram_observe(m->flush_hist,
+                                 (double)(t1.tv_sec - t0.tv_sec) +
+                                     (double)(t1.tv_nsec - t0.tv_nsec) /
+                                         1e9);
             m->flush_err = 0;
             c->refs--;               /* the table's; ours remains */
             done++;
@@ -1405,6 +1410,9 @@ int store__merge_open(struct store *s, const struct rs_config *cfg)
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->space, NULL);
     pthread_cond_init(&m->kick, NULL);
+    m->flush_hist = rs_histogram_get("roadstore_merge_flush_duration_seconds",
+                                     "", "Time to write one merged "
+                                     "container to its storage group.");
     s->mg = m;
 
     if (!dir) {
