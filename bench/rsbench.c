@@ -12,6 +12,11 @@
  *
  *   rsbench put|get|mixed [options]      run a load
  *   rsbench genfiles --dir DIR [options] write the same objects as files
+ *   rsbench fsyncfiles --dir DIR [options]
+ *                                        the disk's own rate for durable
+ *                                        small objects: N threads, each
+ *                                        creating one file per object,
+ *                                        write + fdatasync + fsync(dir)
  *   rsbench --selftest                   check SigV4 against AWS examples
  *
  * Every run ends with one human line and one machine line
@@ -34,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,7 +50,7 @@
 #define KEY_MAX 1100
 #define MAX_ERRKINDS 64
 
-enum mode { MODE_PUT, MODE_GET, MODE_MIXED, MODE_GENFILES };
+enum mode { MODE_PUT, MODE_GET, MODE_MIXED, MODE_GENFILES, MODE_FSYNCFILES };
 enum op { OP_PUT = 0, OP_GET = 1, OP_COUNT };
 static const char *const op_names[OP_COUNT] = { "put", "get" };
 
@@ -61,6 +68,8 @@ struct opts {
 	uint64_t count;    /* 0 = use duration */
 	double duration;   /* seconds */
 	uint64_t objects;  /* key space for get/mixed */
+	uint64_t start;    /* first key index (keys are prefix + start + i) */
+	int fanout;        /* fsyncfiles: directories the files spread over */
 	uint64_t seed;
 	int read_pct;      /* mixed */
 	bool random_order;
@@ -331,7 +340,7 @@ static bool pattern_check(const uint8_t *src, uint64_t base, uint64_t off,
 
 static void make_key(char *out, size_t cap, uint64_t idx)
 {
-	snprintf(out, cap, "%s%08" PRIu64, o.prefix, idx);
+	snprintf(out, cap, "%s%08" PRIu64, o.prefix, o.start + idx);
 }
 
 /* SHA-256 of an object's body, streamed through the pattern. */
@@ -498,7 +507,10 @@ static double pct_ms(const uint64_t *v, size_t n, double p)
 
 static const char *mode_name(void)
 {
-	return o.mode == MODE_PUT ? "put" : o.mode == MODE_GET ? "get" : "mixed";
+	return o.mode == MODE_PUT	? "put"
+	       : o.mode == MODE_GET	? "get"
+	       : o.mode == MODE_FSYNCFILES ? "fsyncfiles"
+				       : "mixed";
 }
 
 static void size_label(char *out, size_t cap, uint64_t sz)
@@ -519,7 +531,9 @@ static void report(double secs)
 	uint64_t *v = xmalloc((g_nlat + 1) * sizeof *v);
 	char sl[32];
 	size_label(sl, sizeof sl, o.size);
-	int first = o.mode == MODE_MIXED ? -1 : (o.mode == MODE_PUT ? 0 : 1);
+	int first = o.mode == MODE_MIXED ? -1
+		    : (o.mode == MODE_PUT || o.mode == MODE_FSYNCFILES) ? 0
+									  : 1;
 	int last = o.mode == MODE_MIXED ? 1 : first;
 	for (int which = first; which <= last; which++) {
 		size_t n = 0;
@@ -543,14 +557,22 @@ static void report(double secs)
 		printf("%-5s %-4s %s size=%s conc=%d ok=%" PRIu64 " err=%" PRIu64
 		       " verify_fail=%" PRIu64 " time=%.2fs  %.1f ops/s  "
 		       "%.2f MiB/s  p50=%.2fms p99=%.2fms max=%.2fms\n",
-		       mode_name(), opn, o.plain ? "plain" : "sigv4", sl,
+		       mode_name(), opn,
+		       o.mode == MODE_FSYNCFILES ? "none"
+		       : o.plain		 ? "plain"
+						 : "sigv4",
+		       sl,
 		       o.concurrency, ok, err, which == OP_PUT ? 0 : g_verify_fail,
 		       secs, ops, mib, p50, p99, mx);
 		printf("RSBENCH mode=%s op=%s auth=%s size=%" PRIu64 " conc=%d "
 		       "ok=%" PRIu64 " err=%" PRIu64 " verify_fail=%" PRIu64
 		       " verify=%d secs=%.3f ops_s=%.2f mib_s=%.3f p50_ms=%.3f "
 		       "p99_ms=%.3f max_ms=%.3f\n",
-		       mode_name(), opn, o.plain ? "plain" : "sigv4", o.size,
+		       mode_name(), opn,
+		       o.mode == MODE_FSYNCFILES ? "none"
+		       : o.plain		 ? "plain"
+						 : "sigv4",
+		       o.size,
 		       o.concurrency, ok, err,
 		       which == OP_PUT ? 0 : g_verify_fail, o.verify ? 1 : 0,
 		       secs, ops, mib, p50, p99, mx);
@@ -938,6 +960,152 @@ static int genfiles(void)
 	return 0;
 }
 
+/* ----------------------------------------------------------- fsyncfiles */
+
+/*
+ * The disk's own rate for durable small objects, one file per object, as
+ * roadstore's striped path stores them (bk_local.c: create the container
+ * file, write it, fdatasync it, fsync its directory): o.concurrency
+ * threads, each creating files DIR/NN/<key> (NN one of o.fanout
+ * directories made and synced beforehand), each file written from the
+ * body pattern, fdatasync'ed, closed, then its directory fsync'ed.  No
+ * rename: the striped path creates the container under its final name.
+ */
+struct fsync_thread {
+	pthread_t tid;
+	int no;
+	uint64_t ok, err;
+	struct lat *lat;
+	size_t nlat, caplat;
+	int first_errno;
+};
+
+static uint64_t g_fs_next;     /* next object index, atomically taken */
+static double g_fs_deadline;
+static int *g_fs_dirfd;
+
+static void *fsync_worker(void *arg)
+{
+	struct fsync_thread *t = arg;
+	uint8_t *buf = xmalloc(o.size ? (size_t)o.size : 1);
+	for (;;) {
+		uint64_t idx = __atomic_fetch_add(&g_fs_next, 1, __ATOMIC_RELAXED);
+		if (o.count ? idx >= o.count : now_s() >= g_fs_deadline)
+			break;
+		char key[KEY_MAX], path[4096], name[KEY_MAX];
+		make_key(key, sizeof key, idx);
+		/* one file name component: '/' in the key becomes '_' */
+		snprintf(name, sizeof name, "%s", key);
+		for (char *q = name; *q; q++)
+			if (*q == '/')
+				*q = '_';
+		int d = (int)(fnv1a64(key) % (uint64_t)o.fanout);
+		snprintf(path, sizeof path, "%s/%02x/%s", o.dir, d, name);
+		pattern_fill(buf, object_base(key), 0, (size_t)o.size);
+		double t0 = now_s();
+		int e = 0;
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			      0644);
+		if (fd < 0) {
+			e = errno;
+		} else {
+			size_t done = 0;
+			while (done < o.size) {
+				ssize_t w = write(fd, buf + done,
+						  (size_t)o.size - done);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0) {
+					e = w < 0 ? errno : EIO;
+					break;
+				}
+				done += (size_t)w;
+			}
+			if (!e && fdatasync(fd) != 0)
+				e = errno;
+			if (close(fd) != 0 && !e)
+				e = errno;
+			if (!e && fsync(g_fs_dirfd[d]) != 0)
+				e = errno;
+		}
+		double dt = now_s() - t0;
+		if (e) {
+			t->err++;
+			if (!t->first_errno)
+				t->first_errno = e;
+			continue;
+		}
+		t->ok++;
+		if (t->nlat == t->caplat) {
+			t->caplat = t->caplat ? t->caplat * 2 : 4096;
+			t->lat = realloc(t->lat, t->caplat * sizeof *t->lat);
+			if (!t->lat)
+				die("%s", "out of memory");
+		}
+		t->lat[t->nlat].us = (uint64_t)(dt * 1e6);
+		t->lat[t->nlat].op = OP_PUT;
+		t->nlat++;
+	}
+	free(buf);
+	return NULL;
+}
+
+static int fsyncfiles(void)
+{
+	if (o.fanout < 1 || o.fanout > 256)
+		die("%s", "--fanout must be 1..256");
+	char p[4096];
+	snprintf(p, sizeof p, "%s/x", o.dir);
+	if (mkdirs(p))
+		die("cannot create %s", o.dir);
+	g_fs_dirfd = xmalloc((size_t)o.fanout * sizeof *g_fs_dirfd);
+	for (int i = 0; i < o.fanout; i++) {
+		snprintf(p, sizeof p, "%s/%02x", o.dir, i);
+		if (mkdir(p, 0755) && errno != EEXIST)
+			die("cannot create %s", p);
+		g_fs_dirfd[i] = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (g_fs_dirfd[i] < 0 || fsync(g_fs_dirfd[i]))
+			die("cannot open/fsync %s", p);
+	}
+	int top = open(o.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0 || fsync(top))
+		die("cannot open/fsync %s", o.dir);
+	close(top);
+
+	struct fsync_thread *th = calloc((size_t)o.concurrency, sizeof *th);
+	if (!th)
+		die("%s", "out of memory");
+	double t_start = now_s();
+	g_fs_deadline = t_start + o.duration;
+	for (int i = 0; i < o.concurrency; i++) {
+		th[i].no = i;
+		if (pthread_create(&th[i].tid, NULL, fsync_worker, &th[i]))
+			die("%s", "pthread_create failed");
+	}
+	for (int i = 0; i < o.concurrency; i++)
+		pthread_join(th[i].tid, NULL);
+	double secs = now_s() - t_start;
+	for (int i = 0; i < o.concurrency; i++) {
+		g_ok[OP_PUT] += th[i].ok;
+		g_err[OP_PUT] += th[i].err;
+		g_bytes[OP_PUT] += th[i].ok * o.size;
+		for (size_t j = 0; j < th[i].nlat; j++)
+			record_latency(OP_PUT, (double)th[i].lat[j].us / 1e6);
+		if (th[i].first_errno) {
+			if (record_error(0, th[i].first_errno))
+				fprintf(stderr, "rsbench: fsyncfiles: %s\n",
+					strerror(th[i].first_errno));
+		}
+		free(th[i].lat);
+	}
+	free(th);
+	for (int i = 0; i < o.fanout; i++)
+		close(g_fs_dirfd[i]);
+	free(g_fs_dirfd);
+	report(secs);
+	return g_err[OP_PUT] ? 1 : 0;
+}
+
 /* ----------------------------------------------------------------- main */
 
 static void usage(FILE *f)
@@ -945,6 +1113,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: rsbench put|get|mixed [options]\n"
 "       rsbench genfiles --dir DIR [--bucket B --prefix P --size S --count N]\n"
+"       rsbench fsyncfiles --dir DIR [--size S --concurrency N --duration S|--count N --fanout D]\n"
 "       rsbench --selftest\n"
 "options:\n"
 "  --endpoint URL        http://127.0.0.1:9000 (default)\n"
@@ -955,6 +1124,7 @@ static void usage(FILE *f)
 "  --count N             number of operations\n"
 "  --duration SECS       run for SECS instead of --count (default 10)\n"
 "  --objects N           key space for get/mixed (default --count)\n"
+"  --start N             first key index: keys are P%%08d of N, N+1, ... (default 0)\n"
 "  --random | --seq      get key order (default random)\n"
 "  --read-pct P          mixed: percentage of GETs (default 50)\n"
 "  --verify              GET: check every byte and the length\n"
@@ -967,7 +1137,9 @@ static void usage(FILE *f)
 "  --expect | --no-expect  force or suppress Expect: 100-continue\n"
 "  --timeout SECS        per-request timeout (default none)\n"
 "  --no-create           do not create the bucket\n"
-"  --dir DIR             genfiles: root directory (files at DIR/BUCKET/KEY)\n");
+"  --dir DIR             genfiles: root directory (files at DIR/BUCKET/KEY);\n"
+"                        fsyncfiles: files at DIR/NN/KEY ('/' in KEY as '_')\n"
+"  --fanout D            fsyncfiles: number of directories NN (default 256)\n");
 }
 
 int main(int argc, char **argv)
@@ -977,6 +1149,7 @@ int main(int argc, char **argv)
 		O_DURATION, O_OBJECTS, O_RANDOM, O_SEQ, O_READPCT, O_VERIFY,
 		O_SEED, O_AK, O_SK, O_REGION, O_SIGNED, O_PLAIN, O_EXPECT,
 		O_NOEXPECT, O_TIMEOUT, O_NOCREATE, O_DIR, O_SELFTEST, O_HELP,
+		O_START, O_FANOUT,
 	};
 	static const struct option lo[] = {
 		{ "endpoint", 1, 0, O_ENDPOINT }, { "bucket", 1, 0, O_BUCKET },
@@ -991,7 +1164,8 @@ int main(int argc, char **argv)
 		{ "expect", 0, 0, O_EXPECT }, { "no-expect", 0, 0, O_NOEXPECT },
 		{ "timeout", 1, 0, O_TIMEOUT }, { "no-create", 0, 0, O_NOCREATE },
 		{ "dir", 1, 0, O_DIR }, { "selftest", 0, 0, O_SELFTEST },
-		{ "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
+		{ "help", 0, 0, O_HELP }, { "start", 1, 0, O_START },
+		{ "fanout", 1, 0, O_FANOUT }, { 0, 0, 0, 0 },
 	};
 	o.endpoint = "http://127.0.0.1:9000";
 	o.bucket = "rsbench";
@@ -1002,6 +1176,7 @@ int main(int argc, char **argv)
 	o.duration = 10;
 	o.seed = 1;
 	o.read_pct = 50;
+	o.fanout = 256;
 	o.random_order = true;
 	o.expect = -1;
 	o.access_key = getenv("ROADSTORE_ACCESS_KEY");
@@ -1033,6 +1208,8 @@ int main(int argc, char **argv)
 		case O_TIMEOUT: o.timeout = atol(optarg); break;
 		case O_NOCREATE: o.no_create = true; break;
 		case O_DIR: o.dir = optarg; break;
+		case O_START: o.start = strtoull(optarg, NULL, 10); break;
+		case O_FANOUT: o.fanout = atoi(optarg); break;
 		case O_SELFTEST: return selftest();
 		case 'h':
 		case O_HELP: usage(stdout); return 0;
@@ -1052,6 +1229,8 @@ int main(int argc, char **argv)
 		o.mode = MODE_MIXED;
 	else if (!strcmp(m, "genfiles"))
 		o.mode = MODE_GENFILES;
+	else if (!strcmp(m, "fsyncfiles"))
+		o.mode = MODE_FSYNCFILES;
 	else if (!strcmp(m, "selftest"))
 		return selftest();
 	else
@@ -1070,6 +1249,11 @@ int main(int argc, char **argv)
 		if (!o.dir || !(o.count || o.objects))
 			die("%s", "genfiles needs --dir and --count");
 		return genfiles();
+	}
+	if (o.mode == MODE_FSYNCFILES) {
+		if (!o.dir)
+			die("%s", "fsyncfiles needs --dir");
+		return fsyncfiles();
 	}
 	if ((o.mode == MODE_GET || o.mode == MODE_MIXED) && !o.objects)
 		die("%s", "get/mixed need --objects N (or --count N)");

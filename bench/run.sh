@@ -32,7 +32,7 @@ SIZES=${SIZES:-"4K 64K 1M"}
 CONCS=${CONCS:-"1 8 64"}
 BIG_COUNT=${BIG_COUNT:-32}
 BUCKET=rsbench
-OUTDIR=$HERE/results
+OUTDIR=${OUTDIR:-$HERE/results}
 mkdir -p "$OUTDIR" "${BENCH_TMP:-$BUILD}"
 WORK=$(mktemp -d "${BENCH_TMP:-$BUILD}/bench.XXXXXX")
 RAW=$OUTDIR/latest.raw
@@ -59,25 +59,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { echo "[run.sh $(date +%T)] $*" >&2; }
-note() { NOTES+=("$*"); log "NOTE: $*"; }
+# log, note, free_port, field, cpu_ticks, HZ, start_nginx, foreign_top
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# field LINE KEY -> value of KEY=value in an RSBENCH line
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -1; }
-
-# CPU ticks (user+system, all threads) used so far by the given processes
-cpu_ticks() {
-	local t=0 p v
-	for p in "$@"; do
-		v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || v=0
-		t=$((t + ${v:-0}))
-	done
-	echo "$t"
-}
 # the processes serving a cell: roadstore, or nginx's master and workers
 target_pids() { # srv|ngx
 	if [ "$1" = srv ]; then
@@ -86,7 +71,6 @@ target_pids() { # srv|ngx
 		echo "$NGX_PID $(cat /proc/"$NGX_PID"/task/*/children 2>/dev/null)"
 	fi
 }
-HZ=$(getconf CLK_TCK)
 
 # bench NAME TARGET ARGS... : run rsbench, keep its RSBENCH lines in $RAW,
 # set $LAST (with the server's CPU seconds and the load average appended)
@@ -170,53 +154,6 @@ check_server() { # CELLNAME
 
 # ------------------------------------------------------------- nginx
 
-NGX_PORT=
-start_nginx() { # ROOTDIR
-	local p=$WORK/nginx
-	mkdir -p "$p/logs" "$p/tmp"
-	NGX_PORT=$(free_port)
-	# run the workers as the current user (as root nginx would drop to nobody)
-	local user=
-	[ "$(id -u)" = 0 ] && user="user $(id -un) $(id -gn);"
-	cat >"$p/nginx.conf" <<EOF
-$user
-worker_processes auto;
-pid $p/nginx.pid;
-error_log $p/logs/error.log warn;
-daemon off;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    # tcp_nopush on costs ~40 ms stalls on loopback for 64 KiB bodies
-    # (measured: 2.8k vs 12k GET/s at c=1); off is the better ceiling
-    tcp_nopush off;
-    tcp_nodelay on;
-    keepalive_timeout 65;
-    keepalive_requests 1000000;
-    client_body_temp_path $p/tmp/body;
-    proxy_temp_path $p/tmp/proxy;
-    fastcgi_temp_path $p/tmp/fastcgi;
-    uwsgi_temp_path $p/tmp/uwsgi;
-    scgi_temp_path $p/tmp/scgi;
-    default_type application/octet-stream;
-    server {
-        listen 127.0.0.1:$NGX_PORT;
-        root $1;
-    }
-}
-EOF
-	"$NGINX" -p "$p" -c "$p/nginx.conf" -e "$p/logs/error.log" &
-	NGX_PID=$!
-	local i
-	for i in $(seq 1 50); do
-		[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NGX_PORT/")" != 000 ] && return 0
-		sleep 0.1
-	done
-	note "nginx did not start: $(cat "$p/logs/error.log")"
-	return 1
-}
-
 # ---------------------------------------------------------- machine
 
 machine() {
@@ -292,12 +229,6 @@ EOF
 	out=$(openssl speed -seconds 2 -bytes 262144 -evp md5 2>/dev/null | tail -1 | awk '{print $2}')
 	MD5_MIB=$(awk -v k="${out%k}" 'BEGIN{printf "%.0f", k * 1000 / 1048576}')
 	DISK_LINES+=("| $ph | CPU reference: MD5 (the ETag) on one core, \`openssl speed -evp md5\`, 256 KiB blocks | $MD5_MIB MiB/s |")
-}
-
-# the busiest processes that are not part of this benchmark
-foreign_top() {
-	ps -eo pid=,pcpu=,comm= --sort=-pcpu |
-		awk -v me="$$" '$3 !~ /^(roadstore|nginx|rsbench|ps|awk|run\.sh|bash)$/ && $2 > 5 {printf "%s%s %s%%", sep, $3, $2; sep=", "; if (++n == 5) exit}'
 }
 
 # --------------------------------------------------------- memory

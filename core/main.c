@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,37 @@ static enum rs_log_level parse_level(const char *s)
     return RS_LOG_INFO;
 }
 
+/*
+ * Descriptors: raise the soft limit to the hard one, and keep the cache of
+ * open container handles within what is left after connections and the
+ * index (RocksDB keeps its table files open) so that neither starves.
+ */
+static void fit_descriptors(struct rs_config *cfg)
+{
+    struct rlimit rl;
+    long room;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return;
+    /* Connections, the index's files, WAL, listen socket and slack. */
+    room = (long)rl.rlim_cur - cfg->max_connections - 1024;
+    if (room < 64)
+        room = 64;
+    if (cfg->open_files > room) {
+        rs_warn("descriptor limit %llu: open_files lowered from %d to %ld "
+                "(raise the limit with ulimit -n)",
+                (unsigned long long)rl.rlim_cur, cfg->open_files, room);
+        cfg->open_files = (int)room;
+    }
+}
+
 static int cmd_server(int argc, char **argv)
 {
     struct rs_config cfg;
@@ -251,6 +283,7 @@ static int cmd_server(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    fit_descriptors(&cfg);
 
     if ((rc = mkdir_p(cfg.data_dir)) || (rc = store_open(&s, &cfg)) ||
         (rc = ensure_root(s, &cfg)) || (rc = gw_start(&g, &cfg, s))) {

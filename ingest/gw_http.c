@@ -967,8 +967,10 @@ int gw_start(struct gw **out, const struct rs_config *cfg, struct store *s)
                       open_connections_gauge, g);
     gw__metrics_init(g->store);
     g->daemon = MHD_start_daemon(
+        /* poll(), not select(): descriptors past FD_SETSIZE (1024) are
+         * normal here (cached container handles, RocksDB files). */
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-            MHD_USE_ERROR_LOG,
+            MHD_USE_POLL | MHD_USE_ERROR_LOG,
         0, NULL, NULL, access_cb, g,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, g,

@@ -207,8 +207,21 @@ void idx_close(struct idx *ix)
 {
     if (!ix)
         return;
-    if (ix->db)
+    if (ix->db) {
+        /* Write the memtable to a table file: the next start then has no
+         * log to replay, and the directory holds no stale log. */
+        rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+        char *err = NULL;
+
+        rocksdb_flushoptions_set_wait(fo, 1);
+        rocksdb_flush(ix->db, fo, &err);
+        if (err) {
+            rs_warn("index: flush at close: %s", err);
+            rocksdb_free(err);
+        }
+        rocksdb_flushoptions_destroy(fo);
         rocksdb_close(ix->db);
+    }
     rocksdb_writeoptions_destroy(ix->wo_sync);
     rocksdb_writeoptions_destroy(ix->wo_nosync);
     rocksdb_readoptions_destroy(ix->ro);

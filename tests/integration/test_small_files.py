@@ -736,6 +736,40 @@ class SmallFilesTest(unittest.TestCase):
             self.assertEqual((r.returncode, admin_json(r)['problems']),
                              (0, []))
 
+    def test_many_open_containers_do_not_block_connections(self):
+        """With over 1,024 container handles cached (one file per object:
+        the merge path off), new connections are still accepted and
+        served: the gateway polls with poll(), not select()."""
+        srv = self.server(small_object_threshold=0)
+        c = srv.client(max_pool_connections=64)
+        b = 'fds'
+        c.create_bucket(Bucket=b)
+        n = 1100
+        objs = {'o%05d' % i: rand_bytes(100 + i % 50, seed='fd%d' % i)
+                for i in range(n)}
+
+        def put(k):
+            c.put_object(Bucket=b, Key=k, Body=objs[k])
+
+        def get(k):
+            return c.get_object(Bucket=b, Key=k)['Body'].read() == objs[k]
+
+        with cf.ThreadPoolExecutor(16) as ex:
+            list(ex.map(put, objs))
+            # every object read once: the server holds ~1,100 handles
+            self.assertTrue(all(ex.map(get, objs)))
+        # now 64 fresh connections at once, each reading
+        fresh = [srv.client() for _ in range(64)]
+        keys = list(objs)[:64]
+        with cf.ThreadPoolExecutor(64) as ex:
+            got = list(ex.map(
+                lambda i: fresh[i].get_object(
+                    Bucket=b, Key=keys[i])['Body'].read() == objs[keys[i]],
+                range(64)))
+        self.assertEqual(got, [True] * 64)
+        with open(srv.log_path, errors='replace') as f:
+            self.assertNotIn('FD_SETSIZE', f.read())
+
     def test_bad_input_is_an_s3_error(self):
         srv = self.server()
         b = 'rs-bad-input'
