@@ -541,9 +541,14 @@ static int reserve(struct merge *m, const char *bucket, uint8_t group,
         if (m->cache_used == 0 ||
             m->cache_used + chunks_needed(m, c, span) <= m->cache_max)
             break;
+        /* Waiting is right while the flusher makes progress; when it
+         * fails, say why instead of hanging the client. */
         if (m->flush_err == RS_ENOSPC)
             return rs_err_set(RS_ENOSPC, "merge cache full and the storage "
                               "group is out of space");
+        if (m->flush_err)
+            return rs_err_set(RS_EIO, "merge cache full and flushing fails "
+                              "(%s)", rs_strerror(m->flush_err));
         if (m->stop)
             return rs_err_set(RS_ESHUTDOWN, "store is closing");
         m->want_space = true;
