@@ -93,25 +93,6 @@ int rs_main_options(struct rs_config *cfg, struct main_opts *mo, int argc,
     return RS_OK;
 }
 
-static int mkdir_p(const char *path)
-{
-    char tmp[4096];
-    size_t n = strlen(path), i;
-
-    if (n >= sizeof(tmp))
-        return rs_err_set(RS_EINVAL, "path too long: %s", path);
-    memcpy(tmp, path, n + 1);
-    for (i = 1; i <= n; i++) {
-        if (tmp[i] != '/' && tmp[i] != '\0')
-            continue;
-        tmp[i] = '\0';
-        if (mkdir(tmp, 0755) && errno != EEXIST)
-            return rs_err_errno(errno, "mkdir %s", tmp);
-        tmp[i] = i == n ? '\0' : '/';
-    }
-    return RS_OK;
-}
-
 /* Write a small file atomically (temp, fsync, rename, fsync dir). */
 int rs_main_write_file(const char *dir, const char *name, const char *text,
                        mode_t mode)
@@ -285,7 +266,7 @@ static int cmd_server(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     fit_descriptors(&cfg);
 
-    if ((rc = mkdir_p(cfg.data_dir)) || (rc = store_open(&s, &cfg)) ||
+    if ((rc = rs_mkdirs(cfg.data_dir, true)) || (rc = store_open(&s, &cfg)) ||
         (rc = ensure_root(s, &cfg)) || (rc = gw_start(&g, &cfg, s))) {
         rs_error("cannot start: %s: %s", rs_strerror(rc), rs_err_msg());
         store_close(s);

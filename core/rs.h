@@ -288,6 +288,29 @@ void rs_metrics_register_writer(void (*fn)(struct rs_buf *out, void *arg),
 int rs_metrics_render(struct rs_buf *out);
 
 /* ------------------------------------------------------------------ */
+/* FNV-1a, 64 bits: hash tables and lock striping (not for security)    */
+/* ------------------------------------------------------------------ */
+
+static inline uint64_t rs_fnv1a64(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (uint8_t)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* ------------------------------------------------------------------ */
+/* Directories (fs.c)                                                   */
+/* ------------------------------------------------------------------ */
+
+/* mkdir -p; durable: fsync the parent of every directory it creates, so
+ * the new entries survive a power cut. */
+int rs_mkdirs(const char *path, bool durable);
+int rs_fsync_dir(const char *path);
+
+/* ------------------------------------------------------------------ */
 /* Crash points for tests                                               */
 /* ------------------------------------------------------------------ */
 

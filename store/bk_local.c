@@ -71,16 +71,6 @@ struct bk_local_file {
 /* Helpers                                                              */
 /* ------------------------------------------------------------------ */
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (uint8_t)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static bool valid_name(const char *name)
 {
     size_t i;
@@ -97,63 +87,10 @@ static int hexval(char c)
     return c <= '9' ? c - '0' : c - 'a' + 10;
 }
 
-/* fsync a directory by path. */
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return rs_err_errno(errno, "open dir %s", path);
-    if (fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        return rs_err_errno(e, "fsync dir %s", path);
-    }
-    close(fd);
-    return RS_OK;
-}
-
-/* mkdir -p path (parents included), fsync'ing the parent of each new one. */
-static int mkdir_p(const char *path)
-{
-    char *tmp = rs_xstrdup(path);
-    size_t len = strlen(tmp);
-    int rc = RS_OK;
-
-    while (len > 1 && tmp[len - 1] == '/')
-        tmp[--len] = '\0';
-    for (size_t i = 1; i <= len; i++) {
-        if (tmp[i] != '/' && tmp[i] != '\0')
-            continue;
-        char saved = tmp[i];
-        tmp[i] = '\0';
-        if (mkdir(tmp, 0755) == 0) {
-            char *parent = rs_xstrdup(tmp);
-            char *slash = strrchr(parent, '/');
-            if (slash == parent)
-                slash[1] = '\0';
-            else if (slash)
-                *slash = '\0';
-            else
-                strcpy(parent, ".");
-            rc = fsync_dir(parent);
-            free(parent);
-            if (rc != RS_OK)
-                goto out;
-        } else if (errno != EEXIST) {
-            rc = rs_err_errno(errno, "mkdir %s", tmp);
-            goto out;
-        }
-        tmp[i] = saved;
-    }
-out:
-    free(tmp);
-    return rc;
-}
-
 static struct bk_local_dir *pick_dir(struct bk_local_group *g,
                                      const char *name)
 {
-    return &g->dirs[fnv1a(name) % (uint64_t)g->ndirs];
+    return &g->dirs[rs_fnv1a64(name) % (uint64_t)g->ndirs];
 }
 
 /* Make sure <dir>/<l1>/<l2> exists and is durable. Called with no lock. */
@@ -174,7 +111,7 @@ static int ensure_fanout(struct bk_local_group *g, struct bk_local_dir *d,
             rc = rs_err_errno(errno, "mkdir %s", p1);
             goto out;
         }
-        if ((rc = fsync_dir(d->path)) != RS_OK)
+        if ((rc = rs_fsync_dir(d->path)) != RS_OK)
             goto out;
         d->l1_durable[l1 / 8] |= (uint8_t)(1u << (l1 % 8));
     }
@@ -183,7 +120,7 @@ static int ensure_fanout(struct bk_local_group *g, struct bk_local_dir *d,
             rc = rs_err_errno(errno, "mkdir %s", p2);
             goto out;
         }
-        if ((rc = fsync_dir(p1)) != RS_OK)
+        if ((rc = rs_fsync_dir(p1)) != RS_OK)
             goto out;
         d->l2_durable[l2 / 8] |= (uint8_t)(1u << (l2 % 8));
     }
@@ -233,7 +170,7 @@ static int local_group_open(struct store_bk_group **out,
     for (int i = 0; i < ndirs; i++) {
         g->dirs[i].path = rs_xstrdup(dirs[i]);
         g->dirs[i].l2_durable = rs_xcalloc(65536 / 8, 1);
-        if ((rc = mkdir_p(dirs[i])) != RS_OK) {
+        if ((rc = rs_mkdirs(dirs[i], true)) != RS_OK) {
             local_group_close(&g->base);
             return rc;
         }
@@ -255,7 +192,7 @@ static int local_remove(struct store_bk_group *bg, const char *name)
     if (unlink(path) != 0)
         return rs_err_errno(errno, "unlink %s", path);
     snprintf(dir, sizeof dir, "%s/%.2s/%.2s", d->path, name, name + 2);
-    return fsync_dir(dir);
+    return rs_fsync_dir(dir);
 }
 
 static int local_statfs(struct store_bk_group *bg, uint64_t *used_out,
@@ -382,7 +319,7 @@ static int local_sync(struct store_bk_file *bf)
         snprintf(dir, sizeof dir, "%s", f->path);
         slash = strrchr(dir, '/');
         *slash = '\0';
-        if ((rc = fsync_dir(dir)) != RS_OK)
+        if ((rc = rs_fsync_dir(dir)) != RS_OK)
             return rc;
         f->entry_dirty = false;
     }

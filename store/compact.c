@@ -116,24 +116,6 @@ out:
     return rc;
 }
 
-/* Dead bytes and objects of a container (x/ counters). */
-static void dead_of(struct store *s, const char *name, uint64_t *bytes,
-                    uint64_t *objs)
-{
-    char k[IDX_KEY_MAX];
-    size_t klen = idx_key_dead(k, name), vlen = 0;
-    char *v = NULL;
-
-    *bytes = *objs = 0;
-    if (idx_get(&v, &vlen, s->ix, k, klen) != RS_OK)
-        return;
-    if (vlen >= 8)
-        *bytes = rs_get64le((const uint8_t *)v);
-    if (vlen >= 16)
-        *objs = rs_get64le((const uint8_t *)v + 8);
-    free(v);
-}
-
 static int compact_one(struct store *s, const char *name,
                        const struct store_ctr_rec *c,
                        struct store_compact_stats *st)
@@ -194,7 +176,7 @@ static int compact_pass(struct store *s, unsigned min_dead_percent,
                     rs_err_msg());
             continue;
         }
-        dead_of(s, name, &dead, &dobjs);
+        store__merge_dead_get(s, name, &dead, &dobjs);
         live = c.member_bytes > dead ? c.member_bytes - dead : 0;
         st->bytes_total += c.length;
         st->bytes_live += live;

@@ -44,16 +44,6 @@ struct cset {
     size_t cap, n;
 };
 
-static uint64_t name_hash(const char *p)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *p; p++) {
-        h ^= (uint8_t)*p;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static struct cset_ent *cset_find(struct cset *c, const char *name,
                                   bool add)
 {
@@ -71,7 +61,7 @@ static struct cset_ent *cset_find(struct cset *c, const char *name,
     }
     if (c->cap == 0)
         return NULL;
-    for (size_t i = name_hash(name) % c->cap;; i = (i + 1) % c->cap) {
+    for (size_t i = rs_fnv1a64(name) % c->cap;; i = (i + 1) % c->cap) {
         if (!c->e[i].name[0]) {
             if (!add)
                 return NULL;
@@ -389,9 +379,8 @@ static int walk_merged(struct fsck *f)
         const char *v = idx_iter_value(it, &vlen);
         struct store_ctr_rec c;
         struct cset_ent *e;
-        char name[STORE_CNAME_SIZE], dk[IDX_KEY_MAX], *dv = NULL;
+        char name[STORE_CNAME_SIZE];
         uint64_t dead = 0, dobjs = 0, want, want_objs;
-        size_t dlen = 0;
 
         if (klen != 2 + STORE_CONTAINER_NAME_LEN)
             continue;
@@ -417,14 +406,7 @@ static int walk_merged(struct fsck *f)
             store__ctr_rec_dispose(&c);
             continue;
         }
-        if (idx_get(&dv, &dlen, f->s->ix, dk, idx_key_dead(dk, name)) ==
-            RS_OK) {
-            if (dlen >= 8)
-                dead = rs_get64le((const uint8_t *)dv);
-            if (dlen >= 16)
-                dobjs = rs_get64le((const uint8_t *)dv + 8);
-            free(dv);
-        }
+        store__merge_dead_get(f->s, name, &dead, &dobjs);
         want = c.member_bytes > e->live_bytes ? c.member_bytes - e->live_bytes
                                               : 0;
         want_objs = c.nmembers > e->live_objs ? c.nmembers - e->live_objs : 0;

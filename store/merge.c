@@ -175,23 +175,6 @@ struct merge_put {
     uint64_t nold;                   /* garbage records staged */
 };
 
-static uint64_t hash_str(const char *p)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *p; p++) {
-        h ^= (uint8_t)*p;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 bool store__merge_small(const struct store *s, uint64_t n)
 {
     return s->mg && n <= s->mg->small;
@@ -204,7 +187,7 @@ bool store__merge_small(const struct store *s, uint64_t n)
 /* Under lock. */
 static struct merge_ctr *ctr_lookup(struct merge *m, const char *name)
 {
-    struct merge_ctr *c = m->table[hash_str(name) % MERGE_HASH];
+    struct merge_ctr *c = m->table[rs_fnv1a64(name) % MERGE_HASH];
     while (c && strcmp(c->name, name) != 0)
         c = c->next;
     return c;
@@ -215,14 +198,14 @@ static struct merge_ctr *ctr_new(struct merge *m, const char *name,
                                  const char *bucket, uint8_t group)
 {
     struct merge_ctr *c = rs_xcalloc(1, sizeof *c);
-    uint64_t h = hash_str(name) % MERGE_HASH;
+    uint64_t h = rs_fnv1a64(name) % MERGE_HASH;
 
     memcpy(c->name, name, STORE_CNAME_SIZE);
     c->bucket = rs_xstrdup(bucket);
     c->group = group;
     c->refs = 1;                     /* the table's */
     c->min_seg = UINT64_MAX;
-    c->last_ns = mono_ns();
+    c->last_ns = rs_mono_ns();
     c->chunk = m->chunk;
     c->maxchunks = (size_t)((m->threshold + 2 * m->chunk) / m->chunk);
     c->chunks = rs_xcalloc(c->maxchunks, sizeof *c->chunks);
@@ -358,7 +341,7 @@ void store__merge_unref(struct store *s, struct merge_ctr *c)
 static struct merge_open *open_entry(struct merge *m, const char *bucket,
                                      bool create)
 {
-    uint64_t h = hash_str(bucket) % MERGE_HASH;
+    uint64_t h = rs_fnv1a64(bucket) % MERGE_HASH;
     struct merge_open *o = m->open[h];
 
     while (o && strcmp(o->bucket, bucket) != 0)
@@ -400,6 +383,23 @@ void store__merge_dead(struct idx_batch *b, const struct store_run *r)
     v[0] = store__extent_span(r->len, r->block) * r->count;
     v[1] = r->count;
     idx_batch_add(b, k, klen, v, 2);
+}
+
+void store__merge_dead_get(struct store *s, const char *container,
+                           uint64_t *bytes, uint64_t *objs)
+{
+    char k[IDX_KEY_MAX];
+    size_t vlen = 0;
+    char *v = NULL;
+
+    *bytes = *objs = 0;
+    if (idx_get(&v, &vlen, s->ix, k, idx_key_dead(k, container)) != RS_OK)
+        return;
+    if (vlen >= 8)
+        *bytes = rs_get64le((const uint8_t *)v);
+    if (vlen >= 16)
+        *objs = rs_get64le((const uint8_t *)v + 8);
+    free(v);
 }
 
 /* ------------------------------------------------------------------ */
@@ -573,9 +573,26 @@ static int reserve(struct merge *m, const char *bucket, uint8_t group,
     c->len += span;
     c->inflight++;
     c->refs++;
-    c->last_ns = mono_ns();
+    c->last_ns = rs_mono_ns();
     *out = c;
     return RS_OK;
+}
+
+/* Add a member (an object logged into c).  Under lock, or on a container
+ * only the caller sees. */
+static void ctr_add_member(struct merge_ctr *c, uint64_t off, uint64_t span,
+                           const char *key)
+{
+    if (c->nmembers == c->memcap) {
+        c->memcap = c->memcap ? 2 * c->memcap : 16;
+        c->members = rs_xrealloc(c->members, c->memcap * sizeof *c->members);
+    }
+    c->members[c->nmembers].offset = off;
+    c->members[c->nmembers].span = (uint32_t)span;
+    c->members[c->nmembers++].key = rs_xstrdup(key);
+    c->member_bytes += span;
+    if (off + span > c->len)
+        c->len = off + span;
 }
 
 /* A record is done (logged or failed): count it, keep its member. */
@@ -584,16 +601,7 @@ static void ctr_done(struct merge *m, struct merge_ctr *c, bool ok,
 {
     pthread_mutex_lock(&m->lock);
     if (ok) {
-        if (c->nmembers == c->memcap) {
-            c->memcap = c->memcap ? 2 * c->memcap : 16;
-            c->members = rs_xrealloc(c->members,
-                                     c->memcap * sizeof *c->members);
-        }
-        c->members[c->nmembers].offset = off;
-        c->members[c->nmembers].span = (uint32_t)span;
-        c->members[c->nmembers].key = rs_xstrdup(key);
-        c->nmembers++;
-        c->member_bytes += span;
+        ctr_add_member(c, off, span, key);
         m->objects++;
         m->bytes += span;
     }
@@ -980,7 +988,7 @@ static size_t flush_round(struct store *s, bool all)
     struct merge *m = s->mg;
     struct merge_ctr **todo = NULL;
     size_t ntodo = 0, cap = 0, done = 0;
-    int64_t now = mono_ns();
+    int64_t now = rs_mono_ns();
     bool failed = false;
 
     pthread_mutex_lock(&m->lock);
@@ -1015,7 +1023,7 @@ static size_t flush_round(struct store *s, bool all)
         c->flushing = false;
         if (rc == RS_OK) {
             struct merge_ctr **pp =
-                &m->table[hash_str(c->name) % MERGE_HASH];
+                &m->table[rs_fnv1a64(c->name) % MERGE_HASH];
             while (*pp != c)
                 pp = &(*pp)->next;
             *pp = c->next;
@@ -1166,20 +1174,8 @@ static bool replay_flushed(struct replay *r, const char *name,
             rc->late->group = group;
         }
     }
-    if (rc->state == 2) {
-        struct merge_ctr *c = rc->late;
-        if (c->nmembers == c->memcap) {
-            c->memcap = c->memcap ? 2 * c->memcap : 16;
-            c->members = rs_xrealloc(c->members,
-                                     c->memcap * sizeof *c->members);
-        }
-        c->members[c->nmembers].offset = off;
-        c->members[c->nmembers].span = (uint32_t)span;
-        c->members[c->nmembers++].key = rs_xstrdup(key);
-        c->member_bytes += span;
-        if (off + span > c->len)
-            c->len = off + span;
-    }
+    if (rc->state == 2)
+        ctr_add_member(rc->late, off, span, key);
     return true;
 }
 

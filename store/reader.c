@@ -55,12 +55,7 @@ struct store_reader {
 
 static uint64_t pin_hash(const char *name)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *name; name++) {
-        h ^= (uint8_t)*name;
-        h *= 1099511628211ULL;
-    }
-    return h % STORE_PIN_BUCKETS;
+    return rs_fnv1a64(name) % STORE_PIN_BUCKETS;
 }
 
 /* Find name's entry; *pp is where its pointer is kept. Under pin_lock. */

@@ -186,28 +186,6 @@ int store_class_parse(enum store_class *out, const char *s3_name)
 /* Lifecycle                                                            */
 /* ------------------------------------------------------------------ */
 
-static int mkdirs(const char *path)
-{
-    char *tmp = rs_xstrdup(path);
-    int rc = RS_OK;
-
-    for (char *p = tmp + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-            rc = rs_err_errno(errno, "mkdir %s", tmp);
-            break;
-        }
-        *p = c;
-        if (!c)
-            break;
-    }
-    free(tmp);
-    return rc;
-}
-
 static int open_group(struct store *s, enum store_class cls,
                       const struct rs_group_conf *gc, const char *data_dir,
                       const char *dflt)
@@ -304,7 +282,7 @@ int store_open(struct store **out, const struct rs_config *cfg)
                  cfg->data_dir ? cfg->data_dir : ".");
         index_dir = path;
     }
-    if ((rc = mkdirs(index_dir)) != RS_OK)
+    if ((rc = rs_mkdirs(index_dir, true)) != RS_OK)
         goto fail;
     if ((rc = idx_open(&s->ix, index_dir, cfg->index_cache)) != RS_OK)
         goto fail;

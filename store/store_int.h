@@ -388,6 +388,10 @@ void store__ctr_rec_dispose(struct store_ctr_rec *r);
 int store__compact_start(struct store *s, const struct rs_config *cfg);
 void store__compact_stop(struct store *s);
 
+/* Dead bytes and objects of a merged container (its x/ counters; zeros
+ * when it has none). */
+void store__merge_dead_get(struct store *s, const char *container,
+                           uint64_t *bytes, uint64_t *objs);
 /* Stage dead-byte counters for a replaced merged run. */
 void store__merge_dead(struct idx_batch *b, const struct store_run *r);
 

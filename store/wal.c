@@ -142,25 +142,6 @@ static int list_segments(const char *dir, uint64_t **out, size_t *n_out)
     return RS_OK;
 }
 
-static int mkdir_p(const char *path)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-
-    if (n >= sizeof buf)
-        return rs_err_set(RS_EINVAL, "path too long: %s", path);
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        buf[i] = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return rs_err_errno(errno, "create directory %s", buf);
-        buf[i] = path[i];
-    }
-    return RS_OK;
-}
-
 /* ------------------------------------------------------------------ */
 /* Replay                                                               */
 /* ------------------------------------------------------------------ */
@@ -224,7 +205,7 @@ int wal_replay(const char *dir, wal_replay_fn cb, void *arg,
 
     memset(st, 0, sizeof *st);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if ((rc = mkdir_p(dir)) != RS_OK)
+    if ((rc = rs_mkdirs(dir, true)) != RS_OK)
         return rc;
     if ((rc = list_segments(dir, &ids, &nids)) != RS_OK)
         return rc;
@@ -335,7 +316,7 @@ int wal_open(struct wal **out, const char *dir, uint64_t seg_max,
     w->next_seq = next_seq ? next_seq : 1;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
-    if ((rc = mkdir_p(dir)) != RS_OK)
+    if ((rc = rs_mkdirs(dir, true)) != RS_OK)
         goto fail;
     w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (w->dirfd < 0) {
