@@ -138,12 +138,46 @@ static int check_bucket(const char *name)
     return RS_OK;
 }
 
+/* A bucket record from the index, decoded (either output may be NULL),
+ * and put into the metadata cache. */
+static int bucket_read(struct store *s, struct rs_arena *a,
+                       struct store_bucket *out, struct idx_shardmap **map_out,
+                       const char *name)
+{
+    uint64_t gen = store__mcache_gen(s);
+    struct rs_arena *tmp = a ? NULL : rs_arena_new();
+    struct idx_shardmap *m = NULL;
+    struct store_bucket b;
+    char k[IDX_KEY_MAX];
+    size_t kl, vl;
+    char *v;
+    int rc;
+
+    kl = idx_key_bucket(k, name);
+    if ((rc = idx_get(&v, &vl, s->ix, k, kl)) != RS_OK) {
+        rs_arena_free(tmp);
+        return rc == RS_ENOTFOUND ? rs_err_set(rc, "no bucket %s", name)
+                                  : rc;
+    }
+    rc = store__bucket_decode(a ? a : tmp, &b, &m, name, v, vl);
+    free(v);
+    if (rc == RS_OK) {
+        store__mcache_bucket_put(s, gen, &b, m);
+        if (out)
+            *out = b;
+        if (map_out) {
+            *map_out = m;
+            m = NULL;
+        }
+    }
+    rs_arena_free(tmp);
+    store__shardmap_free(m);
+    return rc;
+}
+
 int store__bucket_map(struct idx_shardmap **out, struct store *s,
                       const char *bucket)
 {
-    char k[IDX_KEY_MAX];
-    size_t klen, vlen;
-    char *v;
     int rc;
 
     *out = NULL;
@@ -151,13 +185,9 @@ int store__bucket_map(struct idx_shardmap **out, struct store *s,
         return rc == RS_EINVAL ? rs_err_set(RS_ENOTFOUND, "no bucket %s",
                                             bucket ? bucket : "")
                                : rc;
-    klen = idx_key_bucket(k, bucket);
-    if ((rc = idx_get(&v, &vlen, s->ix, k, klen)) != RS_OK)
-        return rc == RS_ENOTFOUND ? rs_err_set(rc, "no bucket %s", bucket)
-                                  : rc;
-    rc = store__bucket_decode(NULL, NULL, out, bucket, v, vlen);
-    free(v);
-    return rc;
+    if (store__mcache_bucket(s, NULL, NULL, out, bucket))
+        return RS_OK;
+    return bucket_read(s, NULL, NULL, out, bucket);
 }
 
 int store_class_parse(enum store_class *out, const char *s3_name)
@@ -226,6 +256,7 @@ void store_close(struct store *s)
             free(p);
         }
     }
+    store__mcache_fini(s);
     pthread_mutex_destroy(&s->meta_lock);
     pthread_mutex_destroy(&s->pin_lock);
     pthread_mutex_destroy(&s->files_lock);
@@ -257,6 +288,7 @@ int store_open(struct store **out, const struct rs_config *cfg)
     s->max_part_size = cfg->max_part_size ? cfg->max_part_size : UINT64_MAX;
 
     pthread_mutex_init(&s->meta_lock, NULL);
+    store__mcache_init(s);
     pthread_mutex_init(&s->pin_lock, NULL);
     pthread_mutex_init(&s->files_lock, NULL);
     pthread_mutex_init(&s->compact_lock, NULL);
@@ -377,6 +409,7 @@ int store_user_create(struct store *s, const struct store_user *u)
     idx_batch_put(b, kk, kkl, u->name, strlen(u->name));
     free(v);
     rc = idx_batch_commit(b, true);
+    store__mcache_changed(s);
 out:
     pthread_mutex_unlock(&s->meta_lock);
     return rc;
@@ -405,13 +438,20 @@ int store_user_by_access_key(struct store *s, struct store_user *out,
     char *name;
     int rc;
 
+    uint64_t gen;
+
     memset(out, 0, sizeof *out);
+    if (store__mcache_user(s, out, access_key))
+        return RS_OK;
+    gen = store__mcache_gen(s);
     if ((rc = idx_get(&name, &vl, s->ix, k, kl)) != RS_OK)
         return rc == RS_ENOTFOUND
                    ? rs_err_set(rc, "no user with access key %s", access_key)
                    : rc;
     rc = store_user_get(s, out, name);
     free(name);
+    if (rc == RS_OK)
+        store__mcache_user_put(s, gen, out);
     return rc;
 }
 
@@ -492,6 +532,7 @@ int store_user_remove(struct store *s, const char *name)
     kl = idx_key_access_key(k, u.access_key);
     idx_batch_delete(b, k, kl);
     rc = idx_batch_commit(b, true);
+    store__mcache_changed(s);
 out:
     pthread_mutex_unlock(&s->meta_lock);
     return rc;
@@ -528,6 +569,7 @@ int store_bucket_create(struct store *s, const struct store_bucket *bk)
     idx_batch_put(b, k, kl, v, strlen(v));
     free(v);
     rc = idx_batch_commit(b, true);
+    store__mcache_changed(s);
 out:
     pthread_mutex_unlock(&s->meta_lock);
     return rc;
@@ -536,21 +578,12 @@ out:
 int store_bucket_get(struct store *s, struct rs_arena *a,
                      struct store_bucket *out, const char *name)
 {
-    char k[IDX_KEY_MAX];
-    size_t kl, vl;
-    char *v;
-    int rc;
-
     memset(out, 0, sizeof *out);
     if (check_bucket(name) != RS_OK)
         return rs_err_set(RS_ENOTFOUND, "no bucket %s", name ? name : "");
-    kl = idx_key_bucket(k, name);
-    if ((rc = idx_get(&v, &vl, s->ix, k, kl)) != RS_OK)
-        return rc == RS_ENOTFOUND ? rs_err_set(rc, "no bucket %s", name)
-                                  : rc;
-    rc = store__bucket_decode(a, out, NULL, name, v, vl);
-    free(v);
-    return rc;
+    if (store__mcache_bucket(s, a, out, NULL, name))
+        return RS_OK;
+    return bucket_read(s, a, out, NULL, name);
 }
 
 int store_bucket_delete(struct store *s, const char *name)
@@ -596,6 +629,7 @@ int store_bucket_delete(struct store *s, const char *name)
     kl = idx_key_bucket(k, name);
     idx_batch_delete(b, k, kl);
     rc = idx_batch_commit(b, true);
+    store__mcache_changed(s);
 out:
     idx_iter_close(it);
     idx_objcur_close(c);
@@ -636,6 +670,7 @@ int store_bucket_set_acl(struct store *s, const char *name,
     b = idx_batch_begin(s->ix);
     idx_batch_put(b, k, kl, v, strlen(v));
     rc = idx_batch_commit(b, true);
+    store__mcache_changed(s);
 out:
     pthread_mutex_unlock(&s->meta_lock);
     free(v);

@@ -33,6 +33,8 @@
 #define STORE_KEY_LOCKS 256
 #define STORE_BUCKET_LOCKS 64
 #define STORE_PIN_BUCKETS 1024
+/* Slots of each table of the metadata cache (mcache.c). */
+#define STORE_MCACHE_SLOTS 1024
 #define STORE_CNAME_SIZE (STORE_CONTAINER_NAME_LEN + 1)
 /* Largest write buffer of a writer; a multiple of the block size below. */
 #define STORE_WRITE_BUF (1u << 20)
@@ -63,6 +65,8 @@ struct store {
 
     /* Users and bucket records: create, remove, ACL changes. */
     pthread_mutex_t meta_lock;
+    /* Their decoded forms (mcache.c). */
+    struct store_mcache *mc;
     /* Per bucket (striped by hash of the name): read-held by everything
      * that adds to a bucket (commits, upload creation, deletes), write-held
      * by store_bucket_delete while it checks emptiness and deletes. */
@@ -170,6 +174,28 @@ int store__bucket_decode(struct rs_arena *a, struct store_bucket *out,
                          struct idx_shardmap **map_out, const char *name,
                          const char *json, size_t len);
 void store__shardmap_free(struct idx_shardmap *m);
+
+/* ------------------------------------------------------------------ */
+/* Metadata cache (mcache.c): decoded user and bucket records           */
+/* ------------------------------------------------------------------ */
+
+void store__mcache_init(struct store *s);
+void store__mcache_fini(struct store *s);
+/* After every committed change of a user or bucket record. */
+void store__mcache_changed(struct store *s);
+/* Take the generation before reading the index; pass it to the _put. */
+uint64_t store__mcache_gen(struct store *s);
+bool store__mcache_user(struct store *s, struct store_user *out,
+                        const char *access_key);
+void store__mcache_user_put(struct store *s, uint64_t gen,
+                            const struct store_user *u);
+/* out (strings in a) and map_out (malloc'ed) may each be NULL. */
+bool store__mcache_bucket(struct store *s, struct rs_arena *a,
+                          struct store_bucket *out,
+                          struct idx_shardmap **map_out, const char *name);
+void store__mcache_bucket_put(struct store *s, uint64_t gen,
+                              const struct store_bucket *b,
+                              const struct idx_shardmap *map);
 
 char *store__upload_encode(const struct store_upload *u);
 int store__upload_decode(struct rs_arena *a, struct store_upload *out,
@@ -288,6 +314,8 @@ struct wal_rec {
     uint8_t hdr[WAL_HDR];
     int rc;                          /* result, set by the batch */
     bool done;
+    pthread_cond_t wake;             /* its owner waits here (wal_wait):
+                                        woken when done, or to lead */
     void *arg;                       /* the owner's */
 };
 

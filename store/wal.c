@@ -36,8 +36,11 @@
  * every queued record, writes them with writev at the end of the active
  * segment, calls fdatasync once, calls the owner's apply callback with the
  * batch (merge.c writes their index entries there, in sequence order, as
- * one RocksDB batch), then marks them done and wakes the others.  Records
- * queued meanwhile form the next batch.  So N concurrent PUTs cost one
+ * one RocksDB batch), then marks them done and wakes their owners, each
+ * on its record's own condition variable (a shared one woke every waiter
+ * for every batch, most of them only to sleep again: with 64 writers that
+ * was most of the CPU of a small PUT), and wakes the owner of the first
+ * record queued meanwhile to lead the next batch.  So N concurrent PUTs cost one
  * write and one fdatasync, not N.  A failed write or sync fails every
  * record of its batch; the segment is cut back to where the batch began
  * (or given up for a new one when that fails too).
@@ -71,7 +74,6 @@ struct wal {
     void *ctx;
 
     pthread_mutex_t lock;
-    pthread_cond_t cond;
     struct wal_rec *head, *tail;   /* queued, not yet taken by a leader */
     bool busy;                     /* a leader is writing */
     uint64_t next_seq;
@@ -315,7 +317,6 @@ int wal_open(struct wal **out, const char *dir, uint64_t seg_max,
     w->ctx = ctx;
     w->next_seq = next_seq ? next_seq : 1;
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->cond, NULL);
     if ((rc = rs_mkdirs(dir, true)) != RS_OK)
         goto fail;
     w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -354,7 +355,6 @@ void wal_close(struct wal *w)
     if (w->dirfd >= 0)
         close(w->dirfd);
     pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->cond);
     free(w->segs);
     free(w->dir);
     free(w);
@@ -443,6 +443,7 @@ void wal_enqueue(struct wal *w, struct wal_rec *r, uint8_t type)
     r->next = NULL;
     r->done = false;
     r->rc = RS_OK;
+    pthread_cond_init(&r->wake, NULL);
     pthread_mutex_lock(&w->lock);
     r->seq = w->next_seq++;
     r->seg = w->seg;
@@ -557,7 +558,7 @@ int wal_wait(struct wal *w, struct wal_rec *r)
         size_t n = 0;
 
         if (w->busy || !w->head) {
-            pthread_cond_wait(&w->cond, &w->lock);
+            pthread_cond_wait(&r->wake, &w->lock);
             continue;
         }
         /* Lead: take the whole queue. */
@@ -581,13 +582,20 @@ int wal_wait(struct wal *w, struct wal_rec *r)
         pthread_mutex_lock(&w->lock);
         if (rc != RS_OK)
             w->st.failed_batches++;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             recs[i]->done = true;
+            if (recs[i] != r)
+                pthread_cond_signal(&recs[i]->wake);
+        }
         w->busy = false;
-        pthread_cond_broadcast(&w->cond);
+        /* Hand the lead to the oldest queued record's owner (one that has
+         * not reached wal_wait yet leads when it does). */
+        if (w->head)
+            pthread_cond_signal(&w->head->wake);
         free(recs);
     }
     rc = r->rc;
     pthread_mutex_unlock(&w->lock);
+    pthread_cond_destroy(&r->wake);
     return rc;
 }

@@ -741,6 +741,13 @@ static void test_store_bucket_lifecycle(void **state)
     assert_int_equal(store_bucket_delete(f->s, "two"), RS_OK);
     assert_int_equal(store_bucket_delete(f->s, "two"), RS_ENOTFOUND);
     assert_int_equal(store_bucket_get(f->s, a, &got, "two"), RS_ENOTFOUND);
+    /* Re-created under another owner: read through the metadata cache,
+     * the new record, not the cached old one. */
+    b.acl.owner = "carol";
+    assert_int_equal(store_bucket_create(f->s, &b), RS_OK);
+    assert_int_equal(store_bucket_get(f->s, a, &got, "two"), RS_OK);
+    assert_string_equal(got.acl.owner, "carol");
+    assert_int_equal(got.acl.ngrants, 0);
     rs_arena_free(a);
 }
 
@@ -818,6 +825,16 @@ static void test_store_users_create_get_remove(void **state)
     assert_int_equal(store_user_get(f->s, &got, "alice2"), RS_ENOTFOUND);
     assert_int_equal(store_user_by_access_key(f->s, &got, "AKIAALICE2"),
                      RS_ENOTFOUND);
+    /* The same access key given to a new user with a new secret: the
+     * metadata cache must not answer with the removed user. */
+    snprintf(u.name, sizeof u.name, "alice3");
+    snprintf(u.secret_key, sizeof u.secret_key, "rotated");
+    assert_int_equal(store_user_create(f->s, &u), RS_OK);
+    assert_int_equal(store_user_by_access_key(f->s, &got, "AKIAALICE2"),
+                     RS_OK);
+    assert_string_equal(got.name, "alice3");
+    assert_string_equal(got.secret_key, "rotated");
+    assert_int_equal(store_user_remove(f->s, "alice3"), RS_OK);
     assert_int_equal(store_bucket_delete(f->s, "bkt"), RS_OK);
     assert_int_equal(store_user_remove(f->s, "alice"), RS_OK);
     assert_int_equal(store_user_remove(f->s, "alice"), RS_ENOTFOUND);
