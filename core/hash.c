@@ -13,7 +13,7 @@
  *   rather than through EVP_MAC, for the same reason.
  * - CRC-32C uses the SSE4.2 crc32 instruction when the CPU has it (checked
  *   once at runtime) and slicing-by-8 tables otherwise.  CRC-64/NVME (the
- *   x-amz-checksum-crc64nvme algorithm: width 64, poly 0xAD93D23594C935A9,
+ *   x-amz-checksum-crc64nvme algorithm: width 64, poly 0xAD93D23594C93659,
  *   reflected, init and xorout all ones, check 0xAE8B14860A799888) uses
  *   slicing-by-8.  Tables are built once, on first use.
  * - All functions are thread-safe.  Out of memory aborts (STYLE 4).
@@ -192,7 +192,7 @@ uint32_t rs_crc32(uint32_t crc, const void *p, size_t n)
 }
 
 #define CRC32C_POLY 0x82F63B78u             /* 0x1EDC6F41 reflected */
-#define CRC64NVME_POLY 0x9A6C9329AC4BC9B5ull /* 0xAD93D23594C935A9 refl. */
+#define CRC64NVME_POLY 0x9A6C9329AC4BC9B5ull /* 0xAD93D23594C93659 refl. */
 
 static uint32_t crc32c_table[8][256];
 static uint64_t crc64_table[8][256];
@@ -362,6 +362,20 @@ void rs_base64(char *out, const uint8_t *p, size_t n)
         out[o++] = '=';
     }
     out[o] = '\0';
+}
+
+/*
+ * S3 shows a CRC64NVME (x-amz-checksum-crc64nvme, GetObjectAttributes) as
+ * the base64 of its 8 bytes in big-endian order, whatever the host order,
+ * so the bytes are laid out by shifts rather than copied from memory.
+ */
+void rs_crc64nvme_b64(char out[13], uint64_t crc)
+{
+    uint8_t be[8];
+
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)(crc >> (56 - 8 * i));
+    rs_base64(out, be, sizeof(be));
 }
 
 static int b64_value(unsigned char c)

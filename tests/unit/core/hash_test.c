@@ -1,9 +1,10 @@
 /*
  * tests/unit/core/hash_test.c - core/hash.c: digests against FIPS/RFC
  * vectors, HMAC-SHA256 against RFC 4231, the three CRCs against their
- * catalogue check values and a bitwise reference over many lengths and
- * alignments, hex, base64 (RFC 4648 vectors and strict decoding), random
- * bytes and constant-time comparison.
+ * catalogue check values and a bitwise reference over many lengths,
+ * alignments and split points, the S3 base64 form of CRC-64/NVME, hex,
+ * base64 (RFC 4648 vectors and strict decoding), random bytes and
+ * constant-time comparison.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -194,6 +195,71 @@ static void test_hash_crc_large_buffer(void **state)
     free(p);
 }
 
+/*
+ * Streaming must not depend on where the caller's reads happen to end:
+ * every two-piece split of a 1000-byte buffer, then seeded random
+ * multi-piece splits, each against the one-shot value and the reference.
+ * 1000 bytes crosses the 8-byte slicing loop many times over, so splits
+ * land on every alignment of both pieces.
+ */
+static void test_hash_crc64nvme_streaming_every_split(void **state)
+{
+    uint8_t buf[1000];
+    uint32_t seed = 12345;
+    uint64_t whole;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        seed = seed * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(seed >> 16);
+    }
+    whole = rs_crc64nvme(0, buf, sizeof(buf));
+    assert_true(whole == ref_crc64nvme(0, buf, sizeof(buf)));
+
+    for (size_t k = 0; k <= sizeof(buf); k++) {
+        uint64_t d = rs_crc64nvme(0, buf, k);
+        d = rs_crc64nvme(d, buf + k, sizeof(buf) - k);
+        assert_true(d == whole);
+    }
+
+    for (int round = 0; round < 200; round++) {
+        uint64_t d = 0;
+        size_t off = 0;
+        while (off < sizeof(buf)) {
+            seed = seed * 1103515245u + 12345u;
+            size_t m = (seed >> 16) % 40; /* 0..39: empty pieces too */
+            if (m > sizeof(buf) - off)
+                m = sizeof(buf) - off;
+            d = rs_crc64nvme(d, buf + off, m);
+            off += m;
+        }
+        assert_true(d == whole);
+    }
+}
+
+static void test_hash_crc64nvme_b64(void **state)
+{
+    char out[13];
+    uint8_t raw[9];
+
+    (void)state;
+    /* check value 0xAE8B14860A799888: bytes ae 8b 14 86 0a 79 98 88 */
+    rs_crc64nvme_b64(out, rs_crc64nvme(0, "123456789", 9));
+    assert_string_equal(out, "rosUhgp5mIg=");
+    rs_crc64nvme_b64(out, rs_crc64nvme(0, "", 0));
+    assert_string_equal(out, "AAAAAAAAAAA=");
+    /* big-endian whatever the host: the first byte is the top one */
+    memset(out, 'x', sizeof(out));
+    rs_crc64nvme_b64(out, 0x0102030405060708ull);
+    assert_string_equal(out, "AQIDBAUGBwg=");
+    assert_int_equal(strlen(out), 12);
+    assert_int_equal(rs_base64_decode(raw, sizeof(raw), out, 12), 8);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(raw[i], i + 1);
+    rs_crc64nvme_b64(out, UINT64_MAX);
+    assert_string_equal(out, "//////////8=");
+}
+
 static void test_hash_hex(void **state)
 {
     char out[9];
@@ -285,6 +351,8 @@ int main(void)
         cmocka_unit_test(test_hash_crc_check_values),
         cmocka_unit_test(test_hash_crc_matches_reference_all_alignments),
         cmocka_unit_test(test_hash_crc_large_buffer),
+        cmocka_unit_test(test_hash_crc64nvme_streaming_every_split),
+        cmocka_unit_test(test_hash_crc64nvme_b64),
         cmocka_unit_test(test_hash_hex),
         cmocka_unit_test(test_hash_base64_rfc4648),
         cmocka_unit_test(test_hash_base64_decode_is_strict),
