@@ -58,6 +58,7 @@ static const struct conf_key conf_keys[] = {
     K("merge", "compact_dead_percent", CT_INT, compact_dead_percent),
     K("merge", "compact_interval", CT_INT, compact_interval),
     K("merge", "open_files", CT_INT, open_files),
+    K("append", "max_appends", CT_INT, max_appends),
 };
 
 void rs_config_init(struct rs_config *c)
@@ -89,6 +90,7 @@ void rs_config_init(struct rs_config *c)
     c->compact_dead_percent = 50;
     c->compact_interval = 60;
     c->open_files = 1024;
+    c->max_appends = 10000;
 }
 
 static void group_clear(struct rs_group_conf *g)

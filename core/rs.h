@@ -161,6 +161,9 @@ void rs_hmac_sha1(uint8_t out[20], const void *key, size_t keylen,
 uint32_t rs_crc32(uint32_t crc, const void *p, size_t n);
 uint32_t rs_crc32c(uint32_t crc, const void *p, size_t n);
 uint64_t rs_crc64nvme(uint64_t crc, const void *p, size_t n);
+/* A CRC-64/NVME as S3 shows it (x-amz-checksum-crc64nvme): base64 of the 8
+ * big-endian bytes, 12 characters and a NUL. */
+void rs_crc64nvme_b64(char out[13], uint64_t crc);
 
 /* Lower-case hex; out must hold 2n+1 bytes. */
 void rs_hex(char *out, const uint8_t *p, size_t n);
@@ -246,6 +249,9 @@ struct rs_config {
                                    50; 0 turns background compaction off */
     int compact_interval;       /* seconds between compaction scans, 60 */
     int open_files;             /* cached open container handles, 1024 */
+    /* [append] */
+    int max_appends;            /* appends per object, 10000 (the object
+                                   size limit is [limits] max_object_size) */
 };
 
 /* Fill every field with its default (strings are malloc'ed copies). */

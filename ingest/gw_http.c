@@ -360,6 +360,8 @@ static int sink_writer(void *arg, const void *p, size_t n)
 {
     struct s3_req *r = arg;
 
+    if (r->appender)
+        return store_append_write(r->appender, p, n);
     return store_writer_write(r->writer, p, n);
 }
 
@@ -870,6 +872,10 @@ static void completed_cb(void *cls, struct MHD_Connection *conn,
     if (r->writer) {
         store_writer_abort(r->writer);
         r->writer = NULL;
+    }
+    if (r->appender) {
+        store_append_abort(r->appender);
+        r->appender = NULL;
     }
     if (r->rsp_reader)
         store_reader_close(r->rsp_reader);

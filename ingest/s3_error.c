@@ -127,6 +127,14 @@ static const struct s3_error_def s3_errors[S3E_COUNT] = {
         "The operation is not valid for the current state of the object." },
     [S3E_CONDITIONAL_REQUEST_CONFLICT] = { 409, "ConditionalRequestConflict",
         "A conflicting operation occurred." },
+    [S3E_POSITION_NOT_EQUAL_TO_LENGTH] = { 409, "PositionNotEqualToLength",
+        "The position of the append is not the length of the object." },
+    [S3E_INVALID_WRITE_OFFSET] = { 400, "InvalidWriteOffset",
+        "The write offset value that you specified does not match the "
+        "current object size." },
+    [S3E_TOO_MANY_PARTS] = { 400, "TooManyParts",
+        "You have attempted to add more parts than the maximum allowed for "
+        "this object." },
     [S3E_UNRESOLVABLE_GRANT_BY_EMAIL] = { 400,
         "UnresolvableGrantByEmailAddress",
         "The e-mail address you provided does not match any account on "

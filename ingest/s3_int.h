@@ -70,6 +70,9 @@ enum s3_errcode {
     S3E_INVALID_OBJECT_STATE,        /* 403 InvalidObjectState */
     S3E_CONDITIONAL_REQUEST_CONFLICT,/* 409 */
     S3E_UNRESOLVABLE_GRANT_BY_EMAIL, /* 400 UnresolvableGrantByEmailAddress */
+    S3E_POSITION_NOT_EQUAL_TO_LENGTH,/* 409 (RGW's append) */
+    S3E_INVALID_WRITE_OFFSET,        /* 400 InvalidWriteOffset (AWS) */
+    S3E_TOO_MANY_PARTS,              /* 400 TooManyParts */
     S3E_COUNT
 };
 
@@ -359,6 +362,7 @@ struct s3_req {
     bool has_content_length;
     struct s3_payload *payload;
     struct store_writer *writer; /* streaming body destination */
+    struct store_appender *appender; /* or this one (s3_append.c) */
     struct rs_buf body;          /* buffered body (XML ops) */
     enum s3_errcode body_err;    /* first error while reading the body */
     const char *body_err_msg;
@@ -431,6 +435,7 @@ bool s3_acl_allows(const struct s3_req *r, const struct store_acl *acl,
                    unsigned perm);
 
 /* The ops, by family (one file each). */
+extern const struct s3_op s3_op_append_object;
 extern const struct s3_op s3_op_list_buckets, s3_op_create_bucket,
     s3_op_delete_bucket, s3_op_head_bucket, s3_op_get_bucket_location,
     s3_op_get_bucket_acl, s3_op_put_bucket_acl, s3_op_list_objects,

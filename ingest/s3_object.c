@@ -242,6 +242,17 @@ void s3_obj_rsp_headers(struct s3_req *r, const struct store_obj *o)
         s3_rsp_headerf(r, "x-amz-tagging-count", "%zu", o->ntags);
     if (o->parts_count)
         s3_rsp_headerf(r, "x-amz-mp-parts-count", "%u", o->parts_count);
+    if (o->appends) {
+        /* An object that grew by append (s3_append.c): where the next
+         * append goes (its CRC64 goes with whole-object answers, in the
+         * GET/HEAD op). */
+        s3_rsp_header(r, "x-amz-object-type", "Appendable");
+        s3_rsp_headerf(r, "x-amz-next-append-position", "%llu",
+                       (unsigned long long)o->size);
+        s3_rsp_headerf(r, "x-rgw-next-append-position", "%llu",
+                       (unsigned long long)o->size);
+        s3_rsp_headerf(r, "x-amz-append-count", "%u", o->appends);
+    }
 }
 
 enum s3_errcode s3_parse_range(const char *hdr, uint64_t size,
@@ -569,7 +580,16 @@ static enum s3_errcode get_execute(struct s3_req *r)
     if (rc)
         return s3_error_from_rs(rc, S3E_NO_SUCH_KEY);
     s3_obj_rsp_headers(r, o);
-    if (o->nchecksums && !pn && !has_range) {
+    if (o->appends && !pn && !has_range) {
+        /* The CRC64 of a grown object, always: a reader of a growing
+         * object checks what it got without asking.  Never on a range:
+         * clients would check the part against the whole. */
+        char b64[16];
+
+        rs_crc64nvme_b64(b64, o->crc64);
+        s3_rsp_header(r, "x-amz-checksum-crc64nvme", b64);
+        s3_rsp_header(r, "x-amz-checksum-type", "FULL_OBJECT");
+    } else if (o->nchecksums && !pn && !has_range) {
         const char *mode = s3_req_header(r, "x-amz-checksum-mode");
 
         if (mode && !strcasecmp(mode, "ENABLED")) {

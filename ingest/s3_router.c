@@ -18,8 +18,15 @@ static const char *const unsupported[] = {
     "logging", "metrics", "notification", "object-lock",
     "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
     "replication", "requestPayment", "restore", "retention", "select",
-    "torrent", "website", "append", "renameObject", "session",
+    "torrent", "website", "renameObject", "session",
 };
+
+/* An append (s3_append.c): ?append, or the AWS header. */
+static bool is_append(const struct s3_req *r)
+{
+    return s3_req_has_param(r, "append") ||
+           s3_req_header(r, "x-amz-write-offset-bytes") != NULL;
+}
 
 static bool has_unsupported(const struct s3_req *r)
 {
@@ -28,7 +35,7 @@ static bool has_unsupported(const struct s3_req *r)
     for (i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
         if (s3_req_has_param(r, unsupported[i]))
             return true;
-    return s3_req_header(r, "x-amz-write-offset-bytes") != NULL;
+    return false;
 }
 
 static const struct s3_op *route_service(const struct s3_req *r)
@@ -41,6 +48,9 @@ static const struct s3_op *route_service(const struct s3_req *r)
 static const struct s3_op *route_bucket(const struct s3_req *r)
 {
     const char *m = r->method;
+
+    if (is_append(r))
+        return &s3_op_not_implemented;   /* appends name an object */
 
     if (!strcmp(m, "GET")) {
         if (s3_req_has_param(r, "acl"))
@@ -111,6 +121,14 @@ static const struct s3_op *route_object(const struct s3_req *r)
             return &s3_op_put_object_acl;
         if (s3_req_has_param(r, "tagging"))
             return &s3_op_put_object_tagging;
+        if (is_append(r)) {
+            /* Not together with a copy or a part: the AWS header on those
+             * is not implemented, as before. */
+            if (upload || s3_req_has_param(r, "partNumber") ||
+                s3_req_header(r, "x-amz-copy-source"))
+                return &s3_op_not_implemented;
+            return &s3_op_append_object;
+        }
         if (upload || s3_req_has_param(r, "partNumber")) {
             if (s3_req_header(r, "x-amz-copy-source"))
                 return &s3_op_upload_part_copy;
@@ -132,6 +150,8 @@ static const struct s3_op *route_object(const struct s3_req *r)
             return &s3_op_create_multipart;
         if (upload)
             return &s3_op_complete_multipart;
+        if (s3_req_has_param(r, "append"))
+            return &s3_op_append_object;
         return &s3_op_not_implemented;
     }
     return &s3_op_method_not_allowed;

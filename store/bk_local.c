@@ -247,6 +247,8 @@ static int local_open(struct store_bk_file **out, struct store_bk_group *bg,
         if ((rc = ensure_fanout(g, d, name)) != RS_OK)
             return rc;
         fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    } else if (flags & STORE_BK_APPEND) {
+        fd = open(path, O_RDWR | O_CLOEXEC);
     } else {
         fd = open(path, O_RDONLY | O_CLOEXEC);
     }
@@ -256,6 +258,16 @@ static int local_open(struct store_bk_file **out, struct store_bk_group *bg,
     f->base.ops = &bk_local_ops;
     f->fd = fd;
     f->entry_dirty = (flags & STORE_BK_CREATE) != 0;
+    if (flags & STORE_BK_APPEND) {
+        struct stat st;
+        if (fstat(fd, &st) != 0) {
+            rc = rs_err_errno(errno, "stat %s", path);
+            close(fd);
+            free(f);
+            return rc;
+        }
+        f->size = (uint64_t)st.st_size;
+    }
     strcpy(f->path, path);
     *out = &f->base;
     return RS_OK;

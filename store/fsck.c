@@ -103,8 +103,7 @@ static int run_present(struct fsck *f, const struct store_run *run)
 {
     struct store_file *sf;
     struct merge_ctr *mc;
-    uint64_t need = run->offset + run->count *
-                                      store__extent_span(run->len, run->block);
+    uint64_t need = store__run_end(run);
     uint64_t size = 0;
     int rc;
 

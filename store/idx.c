@@ -40,9 +40,13 @@
  *                                      operands that add (idx_batch_add)
  *   w/applied                          last WAL sequence whose index
  *                                      changes are in this index (wal.c)
+ *   j/<bucket>/<key>                   append journal: the state of the
+ *                                      append in progress on the object
+ *                                      (binary, append.c); removed once
+ *                                      complete or rolled back
  *
  * Values are JSON objects with "v":1 (encoded by store/rec.c), except k/
- * whose value is the user name, and the binary c/, x/ and w/ values.
+ * whose value is the user name, and the binary c/, x/, w/ and j/ values.
  *
  * MERGE OPERATOR "roadstore.add64": a value and its operands are arrays
  * of little-endian u64; merging adds them element-wise (a shorter one
@@ -400,6 +404,14 @@ size_t idx_key_container(char *out, const char *container)
 size_t idx_key_dead(char *out, const char *container)
 {
     return key2(out, "x/", container);
+}
+
+size_t idx_key_journal(char *out, const char *bucket, const char *key)
+{
+    size_t n = key2(out, "j/", bucket);
+    kput(out, &n, "/", 1);
+    kput(out, &n, key, strlen(key));
+    return n;
 }
 
 /* The object key prefix of a local shard: "o/<bucket>/<id:08x>/". */

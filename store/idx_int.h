@@ -73,6 +73,9 @@ size_t idx_key_garbage(char *out, int64_t when_ns, const char *container);
 size_t idx_key_container(char *out, const char *container);
 size_t idx_key_dead(char *out, const char *container);
 size_t idx_key_pending(char *out, const char *container);
+/* Append journal of an object: "j/<bucket>/<key>". */
+size_t idx_key_journal(char *out, const char *bucket, const char *key);
+#define IDX_PREFIX_JOURNAL "j/"
 
 /* Prefixes of whole record families: "u/", "b/", "g/", "p/". */
 #define IDX_PREFIX_USER "u/"

@@ -33,6 +33,15 @@
  *
  * An empty object has nruns = 0.  A decoder rejects another version, a
  * length that is not 16 + 44 * nruns, and a size that does not add up.
+ *
+ * VERSION 2 is version 1 plus the open block of an appendable object
+ * (append.c): its last run may carry flag bit 1 (STORE_RUN_OPEN): one
+ * extent (count 1) of len < block bytes, the partial last block of the
+ * object's tail, whose CRC32C is not in the container (its slot there, at
+ * offset + block, is written only once the block is full, by a later
+ * append) but in a u32 that follows the runs; the blob is then
+ * 16 + 44 * nruns + 4 bytes.  A layout without an open run is written as
+ * version 1, so objects that never grew by append keep their blobs.
  */
 #include "store/store_int.h"
 
@@ -40,12 +49,20 @@
 #include <string.h>
 
 #define LAYOUT_VERSION 1
+#define LAYOUT_VERSION_OPEN 2
 #define LAYOUT_HDR 16
 #define LAYOUT_RUN 44
 
 uint64_t store__extent_span(uint64_t len, uint32_t block)
 {
     return len + 4 * ((len + block - 1) / block);
+}
+
+uint64_t store__run_end(const struct store_run *r)
+{
+    if (r->flags & STORE_RUN_OPEN)
+        return r->offset + r->len;
+    return r->offset + r->count * store__extent_span(r->len, r->block);
 }
 
 void store__layout_add(struct store_layout *l, const char *container,
@@ -113,10 +130,13 @@ static int unhex(char c)
 
 void *store__layout_encode(size_t *len_out, const struct store_layout *l)
 {
-    size_t n = LAYOUT_HDR + LAYOUT_RUN * l->nruns;
+    bool open = l->nruns && (l->runs[l->nruns - 1].flags & STORE_RUN_OPEN);
+    size_t n = LAYOUT_HDR + LAYOUT_RUN * l->nruns + (open ? 4 : 0);
     uint8_t *b = rs_xcalloc(1, n);
 
-    b[0] = LAYOUT_VERSION;
+    b[0] = open ? LAYOUT_VERSION_OPEN : LAYOUT_VERSION;
+    if (open)
+        rs_put32le(b + n - 4, l->runs[l->nruns - 1].open_crc);
     rs_put32le(b + 4, (uint32_t)l->nruns);
     rs_put64le(b + 8, l->size);
     for (size_t i = 0; i < l->nruns; i++) {
@@ -141,14 +161,19 @@ int store__layout_decode(struct store_layout *l, const void *blob, size_t n)
     const uint8_t *b = blob;
     uint64_t sum = 0;
     uint32_t nruns;
+    size_t trailer;
 
     memset(l, 0, sizeof *l);
-    if (n < LAYOUT_HDR || b[0] != LAYOUT_VERSION)
+    if (n < LAYOUT_HDR ||
+        (b[0] != LAYOUT_VERSION && b[0] != LAYOUT_VERSION_OPEN))
         return rs_err_set(RS_ECORRUPT, "layout: bad header (%zu bytes, "
                           "version %d)", n, n ? b[0] : -1);
+    trailer = b[0] == LAYOUT_VERSION_OPEN ? 4 : 0;
     nruns = rs_get32le(b + 4);
-    if ((n - LAYOUT_HDR) / LAYOUT_RUN != nruns ||
-        (n - LAYOUT_HDR) % LAYOUT_RUN != 0)
+    if (n < LAYOUT_HDR + trailer ||
+        (n - LAYOUT_HDR - trailer) / LAYOUT_RUN != nruns ||
+        (n - LAYOUT_HDR - trailer) % LAYOUT_RUN != 0 ||
+        (trailer && nruns == 0))
         return rs_err_set(RS_ECORRUPT, "layout: %zu bytes for %u runs", n,
                           nruns);
     l->runs = nruns ? rs_xcalloc(nruns, sizeof *l->runs) : NULL;
@@ -169,12 +194,20 @@ int store__layout_decode(struct store_layout *l, const void *blob, size_t n)
         r->offset = rs_get64le(p + 24);
         r->len = rs_get64le(p + 32);
         r->count = rs_get32le(p + 40);
-        if (r->group >= STORE_NGROUPS || (r->flags & ~STORE_RUN_MERGED) ||
-            r->block == 0 || r->len == 0 ||
-            r->count == 0) {
+        bool last = i + 1 == nruns;
+        if (r->group >= STORE_NGROUPS ||
+            (r->flags & ~(STORE_RUN_MERGED | STORE_RUN_OPEN)) ||
+            r->block == 0 || r->len == 0 || r->count == 0 ||
+            /* only the last run of a version 2 layout is open */
+            (((r->flags & STORE_RUN_OPEN) != 0) != (trailer && last)) ||
+            ((r->flags & STORE_RUN_OPEN) &&
+             (r->count != 1 || r->len >= r->block ||
+              (r->flags & STORE_RUN_MERGED)))) {
             store__layout_dispose(l);
             return rs_err_set(RS_ECORRUPT, "layout: bad run %u", i);
         }
+        if (r->flags & STORE_RUN_OPEN)
+            r->open_crc = rs_get32le(b + n - 4);
         sum += r->len * r->count;
     }
     l->size = rs_get64le(b + 8);

@@ -448,6 +448,26 @@ static int reader_step(struct store_reader *r, uint64_t off, uint8_t *p,
         r->span = rs_xmalloc(r->spancap);
     }
     crcs = r->span + (s1 - s0);
+    if (run->flags & STORE_RUN_OPEN) {
+        /* The open block of an appendable object (less than one block):
+         * its CRC is in the layout, its slot in the container not yet
+         * written. */
+        if ((rc = reader_pread(r, r->span, (size_t)run->len, ext, &g)) !=
+            RS_OK)
+            return rc;
+        if (g < run->len)
+            return rs_err_set(RS_ECORRUPT, "container %s is short: %zu of "
+                              "%llu bytes at %llu", r->fname, g,
+                              (unsigned long long)run->len,
+                              (unsigned long long)ext);
+        if (rs_crc32c(0, r->span, (size_t)run->len) != run->open_crc)
+            return rs_err_set(RS_ECORRUPT, "checksum mismatch in container "
+                              "%s, open block at offset %llu", r->fname,
+                              (unsigned long long)ext);
+        memcpy(p, r->span + eoff, (size_t)want);
+        *got = (size_t)want;
+        return RS_OK;
+    }
     whole = s0 == 0 && s1 == run->len;
     if ((rc = reader_pread(r, r->span,
                            (size_t)(s1 - s0) + (whole ? 4 * nb : 0),

@@ -149,6 +149,12 @@ static json_t *jobj(const struct store_obj *o)
                                               : 0));
         json_object_set_new(j, "parts", p);
     }
+    if (o->appends > 0) {
+        char crc[17];
+        snprintf(crc, sizeof crc, "%016llx", (unsigned long long)o->crc64);
+        json_object_set_new(j, "appends", json_integer(o->appends));
+        json_object_set_new(j, "crc64", json_string(crc));
+    }
     return j;
 }
 
@@ -300,6 +306,13 @@ static int aobj(struct rs_arena *a, struct store_obj *out, json_t *j)
     akv(a, &out->checksums, &out->nchecksums, j, "checksums");
     out->parts_count = 0;
     out->part_sizes = NULL;
+    out->appends = (uint32_t)jint(j, "appends");
+    out->crc64 = 0;
+    if (out->appends > 0) {
+        json_t *c = json_object_get(j, "crc64");
+        if (json_is_string(c))
+            out->crc64 = strtoull(json_string_value(c), NULL, 16);
+    }
     if (json_is_array(parts) && json_array_size(parts) > 0) {
         size_t i;
         json_t *e;

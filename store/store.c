@@ -257,6 +257,8 @@ void store_close(struct store *s)
         }
     }
     store__mcache_fini(s);
+    pthread_mutex_destroy(&s->app_lock);
+    pthread_cond_destroy(&s->app_cond);
     pthread_mutex_destroy(&s->meta_lock);
     pthread_mutex_destroy(&s->pin_lock);
     pthread_mutex_destroy(&s->files_lock);
@@ -289,6 +291,10 @@ int store_open(struct store **out, const struct rs_config *cfg)
 
     pthread_mutex_init(&s->meta_lock, NULL);
     store__mcache_init(s);
+    pthread_mutex_init(&s->app_lock, NULL);
+    pthread_cond_init(&s->app_cond, NULL);
+    s->max_appends = cfg->max_appends > 0 ? (uint32_t)cfg->max_appends
+                                          : 10000;
     pthread_mutex_init(&s->pin_lock, NULL);
     pthread_mutex_init(&s->files_lock, NULL);
     pthread_mutex_init(&s->compact_lock, NULL);
@@ -327,6 +333,8 @@ int store_open(struct store **out, const struct rs_config *cfg)
     if ((rc = store__gc_recover(s)) != RS_OK)
         goto fail;
     if ((rc = store__merge_open(s, cfg)) != RS_OK)
+        goto fail;
+    if ((rc = store__append_recover(s)) != RS_OK)
         goto fail;
     if ((rc = store__gc_start(s)) != RS_OK)
         goto fail;

@@ -161,6 +161,11 @@ struct store_obj {
     size_t nchecksums;
     uint32_t parts_count;       /* 0 for a simple PUT, N for multipart */
     uint64_t *part_sizes;       /* parts_count sizes, for partNumber GETs */
+    /* Appendable objects (store_append_*): set by the store. */
+    uint32_t appends;           /* appends that made it grow; 0 for an
+                                   object that never grew by append */
+    uint64_t crc64;             /* appends > 0: CRC-64/NVME of the whole
+                                   content, kept incrementally */
     /* private: the data layout, filled and read by the store only */
     void *_layout;
     size_t _layout_len;
@@ -256,6 +261,50 @@ int store_object_list(struct store *s, struct rs_arena *a, const char *bucket,
                       const struct store_list_opts *o,
                       int (*cb)(void *arg, const struct store_list_entry *e),
                       void *arg, bool *truncated, const char **next_out);
+
+/* ------------------------------------------------------------------ */
+/* Appends (append.c): the log-based append write of seed 003           */
+/* ------------------------------------------------------------------ */
+
+struct store_appender;
+
+struct store_append_req {
+    const char *bucket;
+    const char *key;
+    uint64_t position;           /* must equal the object's length */
+    /* May the requester write this existing object under its ACL?  NULL
+     * allows; the bucket's permission is the caller's business. */
+    bool (*allowed)(void *arg, const struct store_acl *object_acl);
+    void *allowed_arg;
+    /* Metadata of an object the append creates (position 0 on a missing
+     * key): storage_class, acl, headers, meta as for a PUT.  May be NULL
+     * (STANDARD, owner-less ACL). */
+    const struct store_obj *create;
+};
+
+/*
+ * Begin an append to bucket/key.  Waits while another append to the same
+ * object is in progress, then checks it: RS_EDENIED (allowed said no),
+ * RS_ECONFLICT (position is not the object's length), RS_ETOOBIG (the
+ * object already has cfg->max_appends appends: *too_many set).  In every
+ * case *length_out is the object's current length (0 when missing), so
+ * the caller can report it.  A writer is used by one thread.
+ */
+int store_append_open(struct store *s, struct store_appender **out,
+                      const struct store_append_req *req,
+                      uint64_t *length_out, bool *too_many);
+/* RS_ETOOBIG past cfg->max_object_size; RS_ENOSPC, RS_EIO. */
+int store_append_write(struct store_appender *ap, const void *p, size_t n);
+/*
+ * Make the append durable and visible: on RS_OK *info (strings in a) is
+ * the object's new metadata (size = new length, etag, appends, crc64).
+ * RS_ECONFLICT when the object was replaced or deleted meanwhile
+ * (*length_out = its length now).  Frees the appender whatever the
+ * result; nothing of a failed append remains.
+ */
+int store_append_commit(struct store_appender *ap, struct rs_arena *a,
+                        struct store_obj *info, uint64_t *length_out);
+void store_append_abort(struct store_appender *ap); /* NULL does nothing */
 
 /* ------------------------------------------------------------------ */
 /* Multipart uploads                                                    */

@@ -13,7 +13,10 @@
  * <dir>/<hh>/<hh>/<name> with hh the first two pairs of hex digits).
  *
  * Containers are append-only while written by one writer thread, and then
- * read concurrently by any number of threads through read_at.
+ * read concurrently by any number of threads through read_at.  The tail
+ * container of an appendable object (append.c) is reopened with
+ * STORE_BK_APPEND and grown further, one appender at a time, beyond every
+ * byte a reader can be reading.
  *
  * Both instance structs carry the ops pointer as their first member, so a
  * wrapper backend (fault injection, metrics) can stack over another one by
@@ -54,6 +57,9 @@ struct store_bk_file {
 enum store_bk_open_flags {
     STORE_BK_READ = 0,   /* existing container, for read_at and stat */
     STORE_BK_CREATE = 1, /* new container (must not exist), for append */
+    STORE_BK_APPEND = 2, /* existing container, to grow (append.c): append
+                            continues at its current size, or at the size
+                            truncate set (dropping a torn tail) */
 };
 
 struct store_backend_ops {

@@ -67,6 +67,12 @@ struct store {
     pthread_mutex_t meta_lock;
     /* Their decoded forms (mcache.c). */
     struct store_mcache *mc;
+    /* Objects with an append in progress (append.c): one at a time per
+     * object; app_lock is taken before any bucket or key lock. */
+    pthread_mutex_t app_lock;
+    pthread_cond_t app_cond;
+    struct app_claim *claims;
+    uint32_t max_appends;
     /* Per bucket (striped by hash of the name): read-held by everything
      * that adds to a bucket (commits, upload creation, deletes), write-held
      * by store_bucket_delete while it checks emptiness and deletes. */
@@ -119,6 +125,9 @@ struct store {
  * container from offset, each followed by its CRC array. */
 /* store_run.flags */
 #define STORE_RUN_MERGED 1           /* container shared (merge.c) */
+#define STORE_RUN_OPEN 2             /* the open (partial) last block of
+                                        an appendable object; its CRC is
+                                        open_crc (layout.c, append.c) */
 
 struct store_run {
     char container[STORE_CNAME_SIZE];
@@ -128,6 +137,8 @@ struct store_run {
     uint64_t offset;                 /* container offset of extent 0 */
     uint64_t len;                    /* data bytes per extent */
     uint32_t count;                  /* extents in the run, >= 1 */
+    uint32_t open_crc;               /* STORE_RUN_OPEN: CRC32C of the
+                                        len bytes */
 };
 
 struct store_layout {
@@ -138,6 +149,8 @@ struct store_layout {
 
 /* Bytes an extent of len data bytes takes in its container. */
 uint64_t store__extent_span(uint64_t len, uint32_t block);
+/* Container offset just past the run's last byte (data or CRC). */
+uint64_t store__run_end(const struct store_run *r);
 /* Append an extent, merging it into the last run where it continues it. */
 void store__layout_add(struct store_layout *l, const char *container,
                        uint8_t group, uint32_t block, uint64_t offset,
@@ -411,6 +424,9 @@ struct store_ctr_rec {
 };
 int store__ctr_decode(struct store_ctr_rec *out, const char *v, size_t n);
 void store__ctr_rec_dispose(struct store_ctr_rec *r);
+
+/* Finish or roll back every append journal record (append.c), at open. */
+int store__append_recover(struct store *s);
 
 /* Compaction thread (compact.c). */
 int store__compact_start(struct store *s, const struct rs_config *cfg);

@@ -236,7 +236,28 @@ static void test_s3_router_object_unimplemented_sub_resources(void **state)
     R("PUT", "/b/k", "retention", s3_op_not_implemented);
     R("PUT", "/b/k", "renameObject", s3_op_not_implemented);
     R("DELETE", "/b/k", "legal-hold", s3_op_not_implemented);
-    expect_route("PUT", "/b/k", NULL, write_offset, &s3_op_not_implemented);
+    /* Appends name an object, never a copy, a part or a bucket. */
+    expect_route("PUT", "/b/k", "partNumber=1&uploadId=u", write_offset,
+                 &s3_op_not_implemented);
+    expect_route("PUT", "/b/k", NULL, (const char *const[]){
+                     "x-amz-write-offset-bytes: 0",
+                     "x-amz-copy-source: /s/k", NULL },
+                 &s3_op_not_implemented);
+    expect_route("PUT", "/b", NULL, write_offset, &s3_op_not_implemented);
+    R("PUT", "/b", "append&position=0", s3_op_not_implemented);
+}
+
+static void test_s3_router_object_append_forms(void **state)
+{
+    static const char *const write_offset[] = {
+        "x-amz-write-offset-bytes: 100", NULL };
+
+    (void)state;
+    expect_route("PUT", "/b/k", NULL, write_offset, &s3_op_append_object);
+    R("PUT", "/b/k", "append&position=10", s3_op_append_object);
+    R("POST", "/b/k", "append&position=0", s3_op_append_object);
+    /* Validation of the position is the op's (400 InvalidArgument). */
+    R("PUT", "/b/k", "append", s3_op_append_object);
 }
 
 static void test_s3_router_ignores_non_sub_resource_params(void **state)
@@ -267,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_s3_router_object_put_variants),
         cmocka_unit_test(test_s3_router_object_delete_post),
         cmocka_unit_test(test_s3_router_object_unimplemented_sub_resources),
+        cmocka_unit_test(test_s3_router_object_append_forms),
         cmocka_unit_test(test_s3_router_ignores_non_sub_resource_params),
     };
 
