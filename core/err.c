@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,19 +92,33 @@ void rs_err_clear(void)
 /* Crash points                                                         */
 /* ------------------------------------------------------------------ */
 
-static const char *crashpoint;
+static char crashpoint[128];        /* empty: none */
+static unsigned long crashpoint_nth = 1;
+static atomic_ulong crashpoint_hits;
 static pthread_once_t crashpoint_once = PTHREAD_ONCE_INIT;
 
+/* "NAME" or "NAME:N" (the N-th time NAME is reached). */
 static void crashpoint_init(void)
 {
     const char *v = getenv("ROADSTORE_CRASHPOINT");
-    crashpoint = v && *v ? v : NULL;
+    char *colon;
+
+    if (!v || !*v)
+        return;
+    snprintf(crashpoint, sizeof crashpoint, "%s", v);
+    if ((colon = strchr(crashpoint, ':')) != NULL) {
+        *colon = '\0';
+        crashpoint_nth = strtoul(colon + 1, NULL, 10);
+        if (crashpoint_nth == 0)
+            crashpoint_nth = 1;
+    }
 }
 
 void rs_crashpoint(const char *name)
 {
     pthread_once(&crashpoint_once, crashpoint_init);
-    if (crashpoint && strcmp(crashpoint, name) == 0) {
+    if (crashpoint[0] && strcmp(crashpoint, name) == 0 &&
+        atomic_fetch_add(&crashpoint_hits, 1) + 1 == crashpoint_nth) {
         rs_warn("crash point %s: killing the process", name);
         raise(SIGKILL);
     }

@@ -322,7 +322,8 @@ int rs_fsync_dir(const char *path);
 
 /*
  * Kill the process with SIGKILL here when the environment variable
- * ROADSTORE_CRASHPOINT names this point (read once).  Crash tests use it
+ * ROADSTORE_CRASHPOINT names this point (read once): "NAME" at its first
+ * pass, "NAME:N" at its N-th.  Crash tests use it
  * to stop at exact places of a multi-step commit; without the variable it
  * costs one predictable branch.
  */

@@ -35,16 +35,19 @@ struct append_state {
     struct store_obj create;   /* metadata if the append creates it */
 };
 
-/* N as S3 sends it: 1..19 digits, at most 2^63-1. */
+/* N as S3 sends it: 1..20 digits (leading zeros allowed), at most
+ * 2^63-1. */
 static bool parse_position(uint64_t *out, const char *s)
 {
     uint64_t v = 0;
     size_t n;
 
-    if (!s || !(n = strlen(s)) || n > 19)
+    if (!s || !(n = strlen(s)) || n > 20)
         return false;
     for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
+            return false;
+        if (v > ((uint64_t)INT64_MAX - (uint64_t)(s[i] - '0')) / 10)
             return false;
         v = v * 10 + (uint64_t)(s[i] - '0');
     }
