@@ -59,6 +59,9 @@ static const struct conf_key conf_keys[] = {
     K("merge", "compact_interval", CT_INT, compact_interval),
     K("merge", "open_files", CT_INT, open_files),
     K("append", "max_appends", CT_INT, max_appends),
+    K("events", "enabled", CT_BOOL, events_enabled),
+    K("events", "publish", CT_STR, events_publish),
+    K("events", "retention", CT_INT, events_retention),
 };
 
 void rs_config_init(struct rs_config *c)
@@ -91,6 +94,9 @@ void rs_config_init(struct rs_config *c)
     c->compact_interval = 60;
     c->open_files = 1024;
     c->max_appends = 10000;
+    c->events_enabled = true;
+    c->events_publish = rs_xstrdup("tcp://127.0.0.1:9100");
+    c->events_retention = 86400;
 }
 
 static void group_clear(struct rs_group_conf *g)
@@ -258,6 +264,7 @@ void rs_config_dispose(struct rs_config *c)
     free(c->root_secret_key);
     free(c->index_dir);
     free(c->wal_dir);
+    free(c->events_publish);
     group_clear(&c->standard);
     group_clear(&c->low_frequency);
     memset(c, 0, sizeof(*c));

@@ -9,6 +9,7 @@
  */
 #include "core/rs.h"
 #include "core/main_int.h"
+#include "events/events.h"
 #include "ingest/ingest.h"
 #include "store/store.h"
 
@@ -30,12 +31,17 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: roadstore server [--config FILE] [--data DIR] "
         "[--listen HOST:PORT] [--region NAME]\n"
+        "                        [--events tcp://HOST:PORT]\n"
         "       roadstore admin [--data DIR] [--config FILE] "
         "[--endpoint URL] user create NAME\n"
         "                 [--access-key K --secret-key S] "
         "[--display-name D] [--email E]\n"
         "       roadstore admin [...] user list | user info NAME | "
         "user remove NAME\n"
+        "       roadstore events tail [--config FILE] [--bucket B] "
+        "[--endpoint tcp://HOST:PORT]\n"
+        "       roadstore events tail --data DIR --from SEQ [--bucket B]"
+        "   (the outbox of a stopped node)\n"
         "       roadstore version\n");
 }
 
@@ -45,6 +51,7 @@ int rs_main_options(struct rs_config *cfg, struct main_opts *mo, int argc,
                     char **argv, int *next)
 {
     const char *config = NULL, *data = NULL, *listen = NULL, *region = NULL;
+    const char *events = NULL;
     int i, rc;
 
     memset(mo, 0, sizeof(*mo));
@@ -60,6 +67,8 @@ int rs_main_options(struct rs_config *cfg, struct main_opts *mo, int argc,
             dst = &listen;
         else if (!strcmp(a, "--region"))
             dst = &region;
+        else if (!strcmp(a, "--events"))
+            dst = &events;
         else if (!strcmp(a, "--endpoint"))
             dst = &mo->endpoint;
         else
@@ -87,6 +96,10 @@ int rs_main_options(struct rs_config *cfg, struct main_opts *mo, int argc,
     if (region) {
         free(cfg->region);
         cfg->region = rs_xstrdup(region);
+    }
+    if (events) {
+        free(cfg->events_publish);
+        cfg->events_publish = rs_xstrdup(events);
     }
     mo->data_given = data != NULL || config != NULL;
     rs_config_finish(cfg);
@@ -246,6 +259,7 @@ static int cmd_server(int argc, char **argv)
     struct main_opts mo;
     struct store *s = NULL;
     struct gw *g = NULL;
+    struct ev_publisher *pub = NULL;
     sigset_t set;
     char url[300];
     int sig = 0, next, rc;
@@ -273,6 +287,11 @@ static int cmd_server(int argc, char **argv)
         rs_config_dispose(&cfg);
         return 1;
     }
+    /* Events stay in the outbox whatever happens here; a port taken by
+     * another process must not keep the store from serving. */
+    if (ev_publisher_start(&pub, s, &cfg) != RS_OK)
+        rs_warn("%s; events are kept in the outbox but not published",
+                rs_err_msg());
     snprintf(url, sizeof(url), "http://%s\n", cfg.listen);
     if (rs_main_write_file(cfg.data_dir, "server.endpoint", url, 0644))
         rs_warn("cannot record the endpoint: %s", rs_err_msg());
@@ -284,6 +303,7 @@ static int cmd_server(int argc, char **argv)
         ;
     rs_info("signal %d: stopping", sig);
     gw_stop(g);
+    ev_publisher_stop(pub);
     store_close(s);
     {
         char path[4200];
@@ -306,6 +326,8 @@ int main(int argc, char **argv)
         return cmd_server(argc - 2, argv + 2);
     if (!strcmp(argv[1], "admin"))
         return rs_main_admin(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "events"))
+        return rs_main_events(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("roadstore %s\n", ROADSTORE_VERSION);
         return 0;

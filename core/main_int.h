@@ -21,5 +21,6 @@ int rs_main_write_file(const char *dir, const char *name, const char *text,
 int rs_main_read_root(const char *data_dir, char *ak, size_t akcap, char *sk,
                       size_t skcap);
 int rs_main_admin(int argc, char **argv);
+int rs_main_events(int argc, char **argv);
 
 #endif /* MAIN_INT_H */

@@ -252,6 +252,12 @@ struct rs_config {
     /* [append] */
     int max_appends;            /* appends per object, 10000 (the object
                                    size limit is [limits] max_object_size) */
+    /* [events] */
+    bool events_enabled;        /* write the outbox and publish, true */
+    char *events_publish;       /* ZeroMQ PUB endpoint,
+                                   "tcp://127.0.0.1:9100"; "" for none */
+    int events_retention;       /* seconds events stay in the outbox,
+                                   86400 */
 };
 
 /* Fill every field with its default (strings are malloc'ed copies). */

@@ -783,6 +783,24 @@ static bool request_has_body(const struct s3_req *r)
     return cl && strcmp(cl, "0") != 0;
 }
 
+/* The client's address as text ("-" when unknown). */
+static void client_ip(struct MHD_Connection *conn, char *ip, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    snprintf(ip, n, "-");
+    if (!ci || !ci->client_addr)
+        return;
+    if (ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr,
+                  ip, (socklen_t)n);
+    else if (ci->client_addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6,
+                  &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr, ip,
+                  (socklen_t)n);
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn,
                                  const char *url, const char *method,
                                  const char *version, const char *upload_data,
@@ -804,8 +822,20 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn,
                 s3_fail(r, S3E_INVALID_URI, NULL);
             return gw__internal_request(conn, r) ? MHD_YES : MHD_NO;
         }
+        {
+            /* Who asks, for the events of what this request changes (the
+             * whole request runs on this connection's thread). */
+            char ip[INET6_ADDRSTRLEN];
+            client_ip(conn, ip, sizeof ip);
+            store_event_context(r->request_id, NULL, ip);
+        }
         if (request_begin(r) != S3E_NONE && request_has_body(r))
             return gw__respond(conn, r); /* before the body: MHD closes */
+        if (r->authenticated) {
+            char ip[INET6_ADDRSTRLEN];
+            client_ip(conn, ip, sizeof ip);
+            store_event_context(r->request_id, r->user.name, ip);
+        }
         /* A body-less request is answered on the final call, even when it
          * failed already: queued now, MHD would close the connection. */
         return MHD_YES;
@@ -860,7 +890,6 @@ static void completed_cb(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     struct s3_req *r = *con_cls;
-    const union MHD_ConnectionInfo *ci;
     char ip[INET6_ADDRSTRLEN] = "-";
     double secs;
 
@@ -879,17 +908,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn,
     }
     if (r->rsp_reader)
         store_reader_close(r->rsp_reader);
-    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci && ci->client_addr) {
-        if (ci->client_addr->sa_family == AF_INET)
-            inet_ntop(AF_INET,
-                      &((struct sockaddr_in *)ci->client_addr)->sin_addr, ip,
-                      sizeof(ip));
-        else if (ci->client_addr->sa_family == AF_INET6)
-            inet_ntop(AF_INET6,
-                      &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-                      ip, sizeof(ip));
-    }
+    client_ip(conn, ip, sizeof ip);
     gw__observe(r, secs);
     if (r->cfg->access_log && r->method)
         rs_info("access %s %s %s %s %s %s %d %s %.3fms%s", r->request_id, ip,

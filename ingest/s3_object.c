@@ -868,6 +868,7 @@ static enum s3_errcode copy_execute(struct s3_req *r)
     }
     hex_md5(etag, md5);
     info.etag = etag;
+    info.event = STORE_EV_COPY;
     rc = store_writer_commit(w, &info);
     if (rc)
         return s3_error_from_rs(rc, S3E_NO_SUCH_BUCKET);

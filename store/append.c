@@ -765,7 +765,15 @@ int store_append_commit(struct store_appender *ap, struct rs_arena *a,
         store__merge_dead(b, &ap->dead);
     jr_encode(jv, ap, JR_COMPLETE);
     idx_batch_put(b, ap->jkey, ap->jklen, (const char *)jv, JR_SIZE);
-    rc = idx_batch_commit(b, true);
+    {
+        /* the event carries old and new length: a worker processes only
+         * the new bytes */
+        struct store_event ev = {STORE_EV_APPEND, ap->bucket, ap->key, &cur,
+                                 ap->position, ap->size};
+        uint64_t evseq = store__event_add(s, b, &ev);
+        rc = idx_batch_commit(b, true);
+        store__event_done(s, evseq);
+    }
     if (rc == RS_OK) {
         rs_crashpoint("append-complete");
         *length_out = ap->size;

@@ -40,13 +40,17 @@
  *                                      operands that add (idx_batch_add)
  *   w/applied                          last WAL sequence whose index
  *                                      changes are in this index (wal.c)
+ *   e/<seq:16 hex>                     event outbox (outbox.c): one
+ *                                      record per mutation, written in
+ *                                      the batch of the change itself
  *   j/<bucket>/<key>                   append journal: the state of the
  *                                      append in progress on the object
  *                                      (binary, append.c); removed once
  *                                      complete or rolled back
  *
  * Values are JSON objects with "v":1 (encoded by store/rec.c), except k/
- * whose value is the user name, and the binary c/, x/, w/ and j/ values.
+ * whose value is the user name, and the binary c/, x/, w/ and j/ values
+ * (e/ values are JSON with "v":1 too, written by outbox.c).
  *
  * MERGE OPERATOR "roadstore.add64": a value and its operands are arrays
  * of little-endian u64; merging adds them element-wise (a shorter one
@@ -406,6 +410,11 @@ size_t idx_key_dead(char *out, const char *container)
     return key2(out, "x/", container);
 }
 
+size_t idx_key_event(char *out, uint64_t seq)
+{
+    return (size_t)sprintf(out, "e/%016" PRIx64, seq);
+}
+
 size_t idx_key_journal(char *out, const char *bucket, const char *key)
 {
     size_t n = key2(out, "j/", bucket);
@@ -562,6 +571,11 @@ void idx_iter_seek(struct idx_iter *it, const char *k, size_t klen)
         rocksdb_iter_seek(it->it, it->lo, it->lolen);
     else
         rocksdb_iter_seek(it->it, k, klen);
+}
+
+void idx_iter_seek_last(struct idx_iter *it)
+{
+    rocksdb_iter_seek_to_last(it->it);
 }
 
 bool idx_iter_valid(struct idx_iter *it)

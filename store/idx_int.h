@@ -76,6 +76,9 @@ size_t idx_key_pending(char *out, const char *container);
 /* Append journal of an object: "j/<bucket>/<key>". */
 size_t idx_key_journal(char *out, const char *bucket, const char *key);
 #define IDX_PREFIX_JOURNAL "j/"
+/* Event outbox: "e/<seq:16 hex>". */
+size_t idx_key_event(char *out, uint64_t seq);
+#define IDX_PREFIX_EVENT "e/"
 
 /* Prefixes of whole record families: "u/", "b/", "g/", "p/". */
 #define IDX_PREFIX_USER "u/"
@@ -119,6 +122,8 @@ int idx_iter_open(struct idx_iter **out, struct idx *ix, const char *prefix,
                   size_t plen);
 /* Position at the first key >= k (k is a full key, prefix included). */
 void idx_iter_seek(struct idx_iter *it, const char *k, size_t klen);
+/* Position at the last key of the prefix. */
+void idx_iter_seek_last(struct idx_iter *it);
 bool idx_iter_valid(struct idx_iter *it);
 void idx_iter_next(struct idx_iter *it);
 /* Borrowed until the iterator moves. */

@@ -80,12 +80,14 @@
 #define PUT_FIXED 104
 /* Flags of a PUT record. */
 #define PUT_MOVE 1
+#define PUT_COPY 2                   /* its event is ObjectCreated:Copy */
 
 /*
  * PUT RECORD PAYLOAD, version 1 (little-endian):
  *   0   u8      group
  *   1   u8      flags: PUT_MOVE = apply only while the key's data is still
- *               the merged extent at (old container, old offset)
+ *               the merged extent at (old container, old offset);
+ *               PUT_COPY = the object was made by a copy (its event)
  *   2   u16     bucket length      4  u16  key length     6  u16 zero
  *   8   u32     record (JSON) length
  *   12  u32     CRC block size of the extent
@@ -173,6 +175,8 @@ struct merge_put {
     char old_container[STORE_CNAME_SIZE];
     uint64_t old_offset;
     uint64_t nold;                   /* garbage records staged */
+    const char *event;               /* outbox record (puts; not moves) */
+    uint64_t evseq;                  /* its sequence once staged */
 };
 
 bool store__merge_small(const struct store *s, uint64_t n)
@@ -461,6 +465,9 @@ static int apply_one(struct store *s, struct idx_batch *b,
     else
         idx_obj_put(b, p->map, p->bucket, p->key, p->json, p->jlen);
     free(moved);
+    /* Its event, in the same batch (a move changes nothing visible). */
+    if (p->event)
+        p->evseq = store__event_add_raw(s, b, p->event);
     p->nold = store__garbage_add(b, &old);
     store__layout_dispose(&old);
     return RS_OK;
@@ -493,8 +500,13 @@ static int merge_apply(void *ctx, struct wal_rec **recs, size_t n)
     }
     put_applied(b, recs[n - 1]->seq);
     /* No sync: the WAL is durable, and replay rewrites what a crash
-     * loses (see the top of this file). */
+     * loses (see the top of this file), events included. */
     rc = idx_batch_commit(b, false);
+    for (size_t i = 0; i < n; i++) {
+        struct merge_put *p = recs[i]->arg;
+        if (p)
+            store__event_done(s, p->evseq);
+    }
     if (rc == RS_OK)
         atomic_fetch_add(&s->gc_pending, nold);
     return rc;
@@ -673,7 +685,7 @@ static int merge_put(struct store *s, const char *bucket, const char *key,
     uint64_t span = 0, off = 0;
     void *blob = NULL;
     size_t bloblen = 0;
-    char *json = NULL;
+    char *json = NULL, *event = NULL;
     int rc;
 
     if (n > 0) {
@@ -719,10 +731,21 @@ static int merge_put(struct store *s, const char *bucket, const char *key,
         rec.parts_count = 0;
         rec.part_sizes = NULL;
         json = store__obj_encode(&rec, blob, bloblen);
+        if (s->ob) {
+            /* Built here, with this request's context; staged by the
+             * batch leader in the batch of the index entry. */
+            struct store_event ev = {
+                info->event ? info->event : STORE_EV_PUT, bucket, key, &rec,
+                0, 0};
+            event = store__event_encode(&ev);
+        }
     }
     jlen = strlen(json);
 
-    put_fixed(fixed, group, move ? PUT_MOVE : 0, blen, klen, jlen, m->block,
+    put_fixed(fixed, group,
+              move ? PUT_MOVE
+                   : (info && info->event == STORE_EV_COPY ? PUT_COPY : 0),
+              blen, klen, jlen, m->block,
               n, off, c ? c->name : NULL, move ? move->container : NULL,
               move ? move->offset : 0);
     mlen = PUT_FIXED + blen + klen + jlen;
@@ -737,6 +760,7 @@ static int merge_put(struct store *s, const char *bucket, const char *key,
     put.map = map;
     put.json = json;
     put.jlen = jlen;
+    put.event = event;
     put.layout = blob;
     put.layout_len = bloblen;
     if (move) {
@@ -772,6 +796,7 @@ out:
     store__shardmap_free(map);
     free(blob);
     free(json);
+    free(event);
     free(meta);
     free(crcs);
     return rc;
@@ -1296,6 +1321,7 @@ static int replay_rec(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
     /* The index entry, when the index lost it. */
     if (seq > r->applied) {
         struct merge_put put = {0};
+        char *event = NULL;
         struct idx_shardmap *map = NULL;
         struct store_layout ml = {0};
         void *mblob = NULL;
@@ -1326,6 +1352,22 @@ static int replay_rec(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
         memcpy(put.old_container, p + 72, STORE_CONTAINER_NAME_LEN);
         put.old_container[STORE_CONTAINER_NAME_LEN] = '\0';
         put.old_offset = rs_get64le(p + 64);
+        if (!put.move && s->ob) {
+            /* The event lost with the index entry comes back with it (no
+             * request context: this is not a request). */
+            struct rs_arena *ea = rs_arena_new();
+            struct store_obj eo;
+            if (store__obj_decode(ea, &eo, bucket, key, put.json,
+                                  put.jlen) == RS_OK) {
+                struct store_event ev = {
+                    (p[1] & PUT_COPY) ? STORE_EV_COPY : STORE_EV_PUT, bucket,
+                    key, &eo, 0, 0};
+                store_event_context(NULL, NULL, NULL);
+                event = store__event_encode(&ev);
+                put.event = event;
+            }
+            rs_arena_free(ea);
+        }
         b = idx_batch_begin(s->ix);
         rc = apply_one(s, b, &put);
         if (rc == RS_ECONFLICT) {
@@ -1342,6 +1384,8 @@ static int replay_rec(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
         } else {
             idx_batch_abort(b);
         }
+        store__event_done(s, put.evseq);
+        free(event);
         store__layout_dispose(&ml);
         free(mblob);
         store__shardmap_free(map);

@@ -372,7 +372,13 @@ int store_upload_complete_etags(struct store *s, const char *bucket,
         if (!parts[i].used)
             ngarb += store__garbage_add(b, &parts[i].l);
     ngarb += store__garbage_add(b, &old);
-    rc = idx_batch_commit(b, true);
+    {
+        struct store_event ev = {STORE_EV_COMPLETE_MULTIPART, bucket, key,
+                                 &rec, 0, 0};
+        uint64_t evseq = store__event_add(s, b, &ev);
+        rc = idx_batch_commit(b, true);
+        store__event_done(s, evseq);
+    }
     b = NULL;
     if (rc == RS_OK) {
         atomic_fetch_add(&s->gc_pending, ngarb);

@@ -249,6 +249,7 @@ void store_close(struct store *s)
         if (s->groups[i].g)
             s->groups[i].ops->group_close(s->groups[i].g);
     idx_close(s->ix);
+    store__outbox_close(s);
     for (size_t i = 0; i < STORE_PIN_BUCKETS; i++) {
         while (s->pins[i]) {
             struct store_pin *p = s->pins[i];
@@ -331,6 +332,9 @@ int store_open(struct store **out, const struct rs_config *cfg)
                          cfg->data_dir, "low-frequency")) != RS_OK)
         goto fail;
     if ((rc = store__gc_recover(s)) != RS_OK)
+        goto fail;
+    /* Before replay: re-applied WAL records write their events. */
+    if ((rc = store__outbox_open(s, cfg->events_enabled)) != RS_OK)
         goto fail;
     if ((rc = store__merge_open(s, cfg)) != RS_OK)
         goto fail;
@@ -753,8 +757,12 @@ int store_object_head(struct store *s, struct rs_arena *a,
  */
 static int obj_update(struct store *s, const char *bucket, const char *key,
                       char *(*edit)(const char *v, size_t vl, const void *x),
-                      const void *x)
+                      const void *x, enum store_event_kind ev)
 {
+    struct store_event e = {ev, bucket, key, NULL, 0, 0};
+    struct rs_arena *a = NULL;
+    struct store_obj o;
+    uint64_t evseq;
     pthread_rwlock_t *bl;
     pthread_mutex_t *kl;
     struct idx_shardmap *m = NULL;
@@ -788,6 +796,9 @@ static int obj_update(struct store *s, const char *bucket, const char *key,
             goto out;
         }
         idx_obj_put(b, m, bucket, key, nv, strlen(nv));
+        a = rs_arena_new();
+        if (store__obj_decode(a, &o, bucket, key, nv, strlen(nv)) == RS_OK)
+            e.obj = &o;
     } else {
         if (store__rec_layout(&old, v, vl) != RS_OK) {
             rs_warn("store: %s/%s: deleted record unreadable (%s); its "
@@ -797,10 +808,13 @@ static int obj_update(struct store *s, const char *bucket, const char *key,
         idx_obj_del(b, m, bucket, key);
         ngarb = store__garbage_add(b, &old);
     }
+    evseq = store__event_add(s, b, &e);
     rc = idx_batch_commit(b, true);
+    store__event_done(s, evseq);
     if (rc == RS_OK)
         atomic_fetch_add(&s->gc_pending, ngarb);
 out:
+    rs_arena_free(a);
     pthread_mutex_unlock(kl);
     pthread_rwlock_unlock(bl);
     store__layout_dispose(&old);
@@ -812,7 +826,7 @@ out:
 
 int store_object_delete(struct store *s, const char *bucket, const char *key)
 {
-    return obj_update(s, bucket, key, NULL, NULL);
+    return obj_update(s, bucket, key, NULL, NULL, STORE_EV_DELETE);
 }
 
 struct tags_arg {
@@ -836,13 +850,14 @@ int store_object_set_tags(struct store *s, const char *bucket,
                           size_t ntags)
 {
     struct tags_arg t = {tags, ntags};
-    return obj_update(s, bucket, key, edit_tags, &t);
+    return obj_update(s, bucket, key, edit_tags, &t,
+                      ntags ? STORE_EV_TAGGING_PUT : STORE_EV_TAGGING_DELETE);
 }
 
 int store_object_set_acl(struct store *s, const char *bucket,
                          const char *key, const struct store_acl *acl)
 {
-    return obj_update(s, bucket, key, edit_acl, acl);
+    return obj_update(s, bucket, key, edit_acl, acl, STORE_EV_ACL_PUT);
 }
 
 /* ------------------------------------------------------------------ */

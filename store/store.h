@@ -166,6 +166,9 @@ struct store_obj {
                                    object that never grew by append */
     uint64_t crc64;             /* appends > 0: CRC-64/NVME of the whole
                                    content, kept incrementally */
+    /* In: which event a commit of this object writes (a copy says
+     * STORE_EV_COPY); not stored. */
+    uint8_t event;
     /* private: the data layout, filled and read by the store only */
     void *_layout;
     size_t _layout_len;
@@ -261,6 +264,56 @@ int store_object_list(struct store *s, struct rs_arena *a, const char *bucket,
                       const struct store_list_opts *o,
                       int (*cb)(void *arg, const struct store_list_entry *e),
                       void *arg, bool *truncated, const char **next_out);
+
+/* ------------------------------------------------------------------ */
+/* Events: the outbox (outbox.c)                                        */
+/* ------------------------------------------------------------------ */
+
+/* What a mutation was, for its event (the S3 event names). */
+enum store_event_kind {
+    STORE_EV_DEFAULT = 0,       /* the operation's own (a write: Put) */
+    STORE_EV_PUT,               /* ObjectCreated:Put */
+    STORE_EV_COPY,              /* ObjectCreated:Copy */
+    STORE_EV_COMPLETE_MULTIPART,/* ObjectCreated:CompleteMultipartUpload */
+    STORE_EV_APPEND,            /* ObjectCreated:Append */
+    STORE_EV_DELETE,            /* ObjectRemoved:Delete */
+    STORE_EV_TAGGING_PUT,       /* ObjectTagging:Put */
+    STORE_EV_TAGGING_DELETE,    /* ObjectTagging:Delete */
+    STORE_EV_ACL_PUT,           /* ObjectAcl:Put */
+    STORE_EV_COUNT
+};
+
+/* The S3 event name of kind ("ObjectCreated:Put"). */
+const char *store_event_name(enum store_event_kind kind);
+
+/*
+ * Who asked, for the events of the mutations this thread makes next: the
+ * gateway sets it per request (strings copied; NULLs clear it).
+ */
+void store_event_context(const char *request_id, const char *requester,
+                         const char *source_ip);
+
+/*
+ * The outbox: every mutation writes one event record in the same atomic
+ * index batch as the change, numbered by a sequence that grows by one per
+ * event (gaps only where a commit failed).  head is the highest sequence
+ * whose predecessors are all committed or abandoned: readers never see a
+ * later event before an earlier one.
+ */
+uint64_t store_events_head(struct store *s);
+/* Wait until head > after or timeout_ms passed; returns head. */
+uint64_t store_events_wait(struct store *s, uint64_t after, int timeout_ms);
+/* Events after < seq <= upto in order (at most max, 0 = all): cb gets the
+ * record (JSON, "v":1, outbox.c documents it); non-zero stops. */
+int store_events_read(struct store *s, uint64_t after, uint64_t upto,
+                      size_t max,
+                      int (*cb)(void *arg, uint64_t seq, const char *json,
+                                size_t len),
+                      void *arg);
+/* Drop events with seq < below (delivered everywhere, or expired). */
+int store_events_prune(struct store *s, uint64_t below);
+/* Sequence of the oldest event kept (0: none). */
+uint64_t store_events_first(struct store *s);
 
 /* ------------------------------------------------------------------ */
 /* Appends (append.c): the log-based append write of seed 003           */

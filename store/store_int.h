@@ -73,6 +73,8 @@ struct store {
     pthread_cond_t app_cond;
     struct app_claim *claims;
     uint32_t max_appends;
+    /* Event outbox (outbox.c); NULL when events are off. */
+    struct store_outbox *ob;
     /* Per bucket (striped by hash of the name): read-held by everything
      * that adds to a bucket (commits, upload creation, deletes), write-held
      * by store_bucket_delete while it checks emptiness and deletes. */
@@ -424,6 +426,31 @@ struct store_ctr_rec {
 };
 int store__ctr_decode(struct store_ctr_rec *out, const char *v, size_t n);
 void store__ctr_rec_dispose(struct store_ctr_rec *r);
+
+/* ------------------------------------------------------------------ */
+/* Event outbox (outbox.c)                                              */
+/* ------------------------------------------------------------------ */
+
+struct store_event {
+    enum store_event_kind kind;
+    const char *bucket, *key;
+    const struct store_obj *obj;     /* the object after the change; NULL
+                                        for a delete */
+    uint64_t old_len, new_len;       /* appends */
+};
+
+int store__outbox_open(struct store *s, bool enabled);
+void store__outbox_close(struct store *s);
+/* The record (malloc'ed JSON) of e, with this thread's request context. */
+char *store__event_encode(const struct store_event *e);
+/* Stage e's record in b under a new sequence (0 when events are off);
+ * call store__event_done with it once b is committed or dropped. */
+uint64_t store__event_add(struct store *s, struct idx_batch *b,
+                          const struct store_event *e);
+/* The same with a record already encoded. */
+uint64_t store__event_add_raw(struct store *s, struct idx_batch *b,
+                              const char *json);
+void store__event_done(struct store *s, uint64_t seq);
 
 /* Finish or roll back every append journal record (append.c), at open. */
 int store__append_recover(struct store *s);

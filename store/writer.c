@@ -409,10 +409,12 @@ int store_writer_commit(struct store_writer *w, struct store_obj *info)
     struct idx_shardmap *m = NULL;
     struct store_layout old = {0};
     struct store_obj rec;
+    struct store_event ev = {0};
     pthread_rwlock_t *bl;
     pthread_mutex_t *kl;
     struct idx_batch *b;
     size_t blen, nold = 0, vlen;
+    uint64_t evseq;
     void *blob = NULL;
     char *val = NULL, *oldv = NULL;
     int rc;
@@ -469,7 +471,13 @@ int store_writer_commit(struct store_writer *w, struct store_obj *info)
     idx_obj_put(b, m, w->bucket, w->key, val, strlen(val));
     nold = store__garbage_add(b, &old);
     writer_unpend(w, b);
+    ev.kind = info->event ? info->event : STORE_EV_PUT;
+    ev.bucket = w->bucket;
+    ev.key = w->key;
+    ev.obj = &rec;
+    evseq = store__event_add(s, b, &ev);
     rc = idx_batch_commit(b, true);
+    store__event_done(s, evseq);
     if (rc == RS_OK) {
         atomic_fetch_add(&s->gc_pending, nold);
         info->size = rec.size;

@@ -359,6 +359,7 @@ class Server:
         if config is not None:
             self.write_config(config)
         self.port = None
+        self.events_port = None     # its ZeroMQ PUB port (--events)
         self.proc = None
         self.starts = 0
         self.problems = []
@@ -372,6 +373,11 @@ class Server:
     @property
     def endpoint(self):
         return 'http://127.0.0.1:%d' % self.port
+
+    @property
+    def events_endpoint(self):
+        """Where the server publishes events (ZeroMQ PUB)."""
+        return 'tcp://127.0.0.1:%d' % self.events_port
 
     @property
     def hostport(self):
@@ -421,9 +427,11 @@ class Server:
         for attempt in range(tries):
             if self.starts == 0 or attempt > 0:
                 self.port = free_port()
+                self.events_port = free_port()
             cmd = [self.bin, 'server', '--data', self.data,
-                   '--listen', self.hostport] + self._config_args() + \
-                self.args
+                   '--listen', self.hostport,
+                   '--events', self.events_endpoint] + \
+                self._config_args() + self.args
             self.starts += 1
             self._log('start #%d: %s' % (self.starts, ' '.join(cmd)))
             logf = open(self.log_path, 'ab')

@@ -1,0 +1,164 @@
+/*
+ * core/events_cli.c - `roadstore events`: look at the event stream.
+ *
+ *   roadstore events tail [--config FILE] [--endpoint tcp://H:P]
+ *                         [--bucket B] [--count N] [--timeout S]
+ *       subscribe to the running server's PUB endpoint ([events] publish
+ *       of the config, or --endpoint) and print each event as one JSON
+ *       line (the S3 event message) as it happens;
+ *   roadstore events tail --data DIR --from SEQ [--bucket B] [--count N]
+ *       print the events kept in the outbox of a stopped node, from
+ *       sequence SEQ + 1 on (what a crash left is all there).
+ *
+ * --count stops after N events; --timeout stops (status 3) when no event
+ * came for S seconds.  Output is flushed per line, so a pipe sees events
+ * as they come.
+ */
+#include "core/rs.h"
+#include "core/main_int.h"
+#include "events/events.h"
+#include "store/store.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: roadstore events tail [--config FILE] [--endpoint "
+            "tcp://HOST:PORT] [--bucket B] [--count N] [--timeout S]\n"
+            "       roadstore events tail --data DIR --from SEQ [--bucket "
+            "B] [--count N]\n");
+}
+
+struct dump {
+    const char *bucket;
+    const char *region;
+    long count, printed;
+};
+
+static int dump_one(void *arg, uint64_t seq, const char *json, size_t len)
+{
+    struct dump *d = arg;
+    char *msg, *topic;
+    size_t bl = d->bucket ? strlen(d->bucket) : 0;
+
+    if (ev_render(&msg, &topic, seq, json, len, d->region) != RS_OK) {
+        fprintf(stderr, "roadstore: event %llu: %s\n",
+                (unsigned long long)seq, rs_err_msg());
+        return 0;
+    }
+    if (!bl || (!strncmp(topic, d->bucket, bl) && topic[bl] == '/')) {
+        printf("%s\n", msg);
+        d->printed++;
+    }
+    free(msg);
+    free(topic);
+    return d->count > 0 && d->printed >= d->count;
+}
+
+static int tail_outbox(struct rs_config *cfg, uint64_t from, struct dump *d)
+{
+    struct store *s;
+    int rc;
+
+    cfg->events_enabled = true;
+    if ((rc = store_open(&s, cfg)) != RS_OK) {
+        fprintf(stderr, "roadstore: %s%s\n", rs_err_msg(),
+                rc == RS_EBUSY ? " (the server runs: tail it live, without "
+                                 "--from)"
+                               : "");
+        return 1;
+    }
+    rc = store_events_read(s, from, store_events_head(s), 0, dump_one, d);
+    fflush(stdout);
+    store_close(s);
+    return rc < 0 ? 1 : 0;
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static int tail_live(const char *endpoint, struct dump *d, int timeout_s)
+{
+    struct ev_sub *sub;
+    char prefix[80] = "";
+    int rc = 0;
+
+    if (d->bucket)
+        snprintf(prefix, sizeof prefix, "%s/", d->bucket);
+    if (ev_sub_open(&sub, endpoint, prefix) != RS_OK) {
+        fprintf(stderr, "roadstore: %s\n", rs_err_msg());
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    while (!stop && (d->count <= 0 || d->printed < d->count)) {
+        const char *topic, *msg;
+        int r = ev_sub_recv(sub, &topic, &msg,
+                            timeout_s > 0 ? timeout_s * 1000 : -1);
+        if (r == RS_EBUSY) {
+            rc = 3;
+            break;
+        }
+        if (r != RS_OK)
+            break;
+        printf("%s\n", msg);
+        fflush(stdout);
+        d->printed++;
+    }
+    ev_sub_close(sub);
+    return rc;
+}
+
+int rs_main_events(int argc, char **argv)
+{
+    struct rs_config cfg;
+    struct main_opts mo;
+    struct dump d = {0};
+    const char *from = NULL;
+    int next, timeout_s = 0, rc;
+
+    if (argc < 1 || strcmp(argv[0], "tail") != 0) {
+        usage();
+        return 2;
+    }
+    if (rs_main_options(&cfg, &mo, argc - 1, argv + 1, &next))
+        return 2;
+    for (int i = next + 1; i < argc; i++) {
+        if (i + 1 >= argc) {
+            usage();
+            rs_config_dispose(&cfg);
+            return 2;
+        }
+        if (!strcmp(argv[i], "--bucket"))
+            d.bucket = argv[++i];
+        else if (!strcmp(argv[i], "--from"))
+            from = argv[++i];
+        else if (!strcmp(argv[i], "--count"))
+            d.count = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--timeout"))
+            timeout_s = atoi(argv[++i]);
+        else {
+            usage();
+            rs_config_dispose(&cfg);
+            return 2;
+        }
+    }
+    d.region = cfg.region;
+    rs_log_set_level(RS_LOG_WARN);
+    if (from)
+        rc = tail_outbox(&cfg, strtoull(from, NULL, 10), &d);
+    else
+        rc = tail_live(mo.endpoint ? mo.endpoint : cfg.events_publish, &d,
+                       timeout_s);
+    rs_config_dispose(&cfg);
+    return rc;
+}
