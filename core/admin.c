@@ -119,9 +119,9 @@ static void add_param(struct rs_kv *p, size_t *n, const char *name,
  * set, else the data dir's; for the server running on --data DIR
  * (own_data), that dir's.
  */
-static int remote_call(const char *endpoint, const struct rs_config *cfg,
-                       bool own_data, const char *method, const char *path,
-                       const struct rs_kv *params, size_t np)
+int rs_main_remote_call(const char *endpoint, const struct rs_config *cfg,
+                        bool own_data, const char *method, const char *path,
+                        const struct rs_kv *params, size_t np)
 {
     const char *ak = getenv("ROADSTORE_ACCESS_KEY");
     const char *sk = getenv("ROADSTORE_SECRET_KEY");
@@ -180,14 +180,15 @@ static int remote_user(const char *endpoint, const struct rs_config *cfg,
         if (!strcmp(ua->verb, "remove"))
             method = "DELETE";
     }
-    rc = remote_call(endpoint, cfg, own_data, method, path.data, params, np);
+    rc = rs_main_remote_call(endpoint, cfg, own_data, method, path.data,
+                             params, np);
     rs_buf_dispose(&path);
     return rc;
 }
 
 /* Endpoint of the server running on this data dir (DATA/server.endpoint). */
-static int running_endpoint(const struct rs_config *cfg, char *out,
-                            size_t cap)
+int rs_main_running_endpoint(const struct rs_config *cfg, char *out,
+                             size_t cap)
 {
     char path[4200];
     FILE *f;
@@ -303,12 +304,13 @@ static int maint(const struct maint_args *ma, struct rs_config *cfg,
             add_param(params, &np, "verify", "0");
     }
     if (explicit_endpoint)
-        return remote_call(explicit_endpoint, cfg, false, "POST", path,
-                           params, np);
+        return rs_main_remote_call(explicit_endpoint, cfg, false, "POST",
+                                   path, params, np);
     rc = store_open(&s, cfg);
     if (rc == RS_EBUSY &&
-        running_endpoint(cfg, endpoint, sizeof(endpoint)) == RS_OK)
-        return remote_call(endpoint, cfg, true, "POST", path, params, np);
+        rs_main_running_endpoint(cfg, endpoint, sizeof(endpoint)) == RS_OK)
+        return rs_main_remote_call(endpoint, cfg, true, "POST", path, params,
+                                   np);
     if (rc != RS_OK)
         return rc;
     rc = gw_maint(s, ma->verb, (unsigned)atoi(ma->min_dead), ma->repair,
@@ -368,7 +370,7 @@ int rs_main_admin(int argc, char **argv)
     } else {
         rc = store_open(&s, &cfg);
         if (rc == RS_EBUSY &&
-            running_endpoint(&cfg, endpoint, sizeof(endpoint)) == RS_OK) {
+            rs_main_running_endpoint(&cfg, endpoint, sizeof(endpoint)) == RS_OK) {
             rc = remote_user(endpoint, &cfg, &ua, true);
         } else if (rc == RS_OK) {
             rc = local_user(s, &ua);

@@ -62,6 +62,10 @@ static const struct conf_key conf_keys[] = {
     K("events", "enabled", CT_BOOL, events_enabled),
     K("events", "publish", CT_STR, events_publish),
     K("events", "retention", CT_INT, events_retention),
+    K("events", "broker", CT_STR, events_broker),
+    K("events", "ack_timeout", CT_INT, events_ack_timeout),
+    K("events", "max_attempts", CT_INT, events_max_attempts),
+    K("events", "worker_timeout", CT_INT, events_worker_timeout),
 };
 
 void rs_config_init(struct rs_config *c)
@@ -97,6 +101,10 @@ void rs_config_init(struct rs_config *c)
     c->events_enabled = true;
     c->events_publish = rs_xstrdup("tcp://127.0.0.1:9100");
     c->events_retention = 86400;
+    c->events_broker = rs_xstrdup("tcp://127.0.0.1:9101");
+    c->events_ack_timeout = 30;
+    c->events_max_attempts = 5;
+    c->events_worker_timeout = 10;
 }
 
 static void group_clear(struct rs_group_conf *g)
@@ -265,6 +273,7 @@ void rs_config_dispose(struct rs_config *c)
     free(c->index_dir);
     free(c->wal_dir);
     free(c->events_publish);
+    free(c->events_broker);
     group_clear(&c->standard);
     group_clear(&c->low_frequency);
     memset(c, 0, sizeof(*c));

@@ -13,12 +13,24 @@
  * --count stops after N events; --timeout stops (status 3) when no event
  * came for S seconds.  Output is flushed per line, so a pipe sees events
  * as they come.
+ *
+ *   roadstore events stats [--data DIR | --config FILE] [--endpoint URL]
+ *       each consumer group: cursor, lag (events committed above the
+ *       cursor), workers, events in flight, delivered / acknowledged /
+ *       delivered again / dead-lettered, as JSON;
+ *   roadstore events dlq [--group G] [--data DIR] [--endpoint URL]
+ *       the events a group gave up on (after [events] max_attempts), as
+ *       JSON.
+ * Both ask the running server (through its admin endpoint, signed with
+ * the root keys, like `roadstore admin`) or read a stopped node's index.
  */
 #include "core/rs.h"
 #include "core/main_int.h"
+#include "ingest/ingest.h"
 #include "events/events.h"
 #include "store/store.h"
 
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +42,10 @@ static void usage(void)
             "usage: roadstore events tail [--config FILE] [--endpoint "
             "tcp://HOST:PORT] [--bucket B] [--count N] [--timeout S]\n"
             "       roadstore events tail --data DIR --from SEQ [--bucket "
-            "B] [--count N]\n");
+            "B] [--count N]\n"
+            "       roadstore events stats [--data DIR] [--endpoint URL]\n"
+            "       roadstore events dlq [--group G] [--data DIR] "
+            "[--endpoint URL]\n");
 }
 
 struct dump {
@@ -118,6 +133,110 @@ static int tail_live(const char *endpoint, struct dump *d, int timeout_s)
     return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* stats and dlq                                                        */
+/* ------------------------------------------------------------------ */
+
+static int group_cb(void *arg, const char *group, const char *json,
+                    size_t len)
+{
+    json_t **arr = arg;
+    json_error_t err;
+    json_t *j = json_loadb(json, len, 0, &err);
+
+    json_array_append_new(*arr, json_pack(
+        "{s:s, s:I, s:O}", "group", group, "cursor",
+        (json_int_t)json_integer_value(json_object_get(j, "cursor")),
+        "filter", json_object_get(j, "filter") ? json_object_get(j, "filter")
+                                               : json_null()));
+    json_decref(j);
+    return 0;
+}
+
+static int dlq_cb(void *arg, const char *group, uint64_t seq,
+                  const char *json, size_t len)
+{
+    json_t **arr = arg;
+    json_error_t err;
+    json_t *j = json_loadb(json, len, 0, &err);
+
+    if (!json_is_object(j)) {
+        json_decref(j);
+        j = json_object();
+    }
+    json_object_set_new(j, "group", json_string(group));
+    json_object_set_new(j, "seq", json_integer((json_int_t)seq));
+    json_array_append_new(*arr, j);
+    return 0;
+}
+
+static void print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2));
+    printf("%s\n", s ? s : "null");
+    free(s);
+    json_decref(j);
+}
+
+/* stats or dlq: through the running server, or from a stopped node. */
+static int cmd_state(struct rs_config *cfg, const struct main_opts *mo,
+                     bool dlq, const char *group)
+{
+    struct rs_kv param = {"group", (char *)group};
+    char path[128], endpoint[300];
+    struct store *s;
+    json_t *arr;
+    int rc;
+
+    snprintf(path, sizeof path, "/_roadstore/admin/events/%s",
+             dlq ? "dlq" : "stats");
+    if (mo->endpoint)
+        return rs_main_remote_call(mo->endpoint, cfg, false, "GET", path,
+                                   &param, group ? 1 : 0) ? 1 : 0;
+    rc = store_open(&s, cfg);
+    if (rc == RS_EBUSY &&
+        rs_main_running_endpoint(cfg, endpoint, sizeof endpoint) == RS_OK) {
+        rc = rs_main_remote_call(endpoint, cfg, true, "GET", path, &param,
+                                 group ? 1 : 0);
+        if (rc)
+            fprintf(stderr, "roadstore: %s\n", rs_err_msg());
+        return rc ? 1 : 0;
+    }
+    if (rc != RS_OK) {
+        fprintf(stderr, "roadstore: %s\n", rs_err_msg());
+        return 1;
+    }
+    arr = json_array();
+    if (dlq) {
+        rc = store_events_dlq_list(s, group, dlq_cb, &arr);
+        if (rc == RS_OK)
+            print_json(arr);
+        else
+            json_decref(arr);
+    } else {
+        uint64_t head = store_events_head(s);
+        rc = store_events_group_list(s, group_cb, &arr);
+        if (rc == RS_OK) {
+            size_t i;
+            json_t *g;
+            json_array_foreach(arr, i, g)
+                json_object_set_new(
+                    g, "lag",
+                    json_integer((json_int_t)(head -
+                        (uint64_t)json_integer_value(
+                            json_object_get(g, "cursor")))));
+            print_json(json_pack("{s:I, s:o, s:b}", "head", (json_int_t)head,
+                                 "groups", arr, "offline", 1));
+        } else {
+            json_decref(arr);
+        }
+    }
+    if (rc)
+        fprintf(stderr, "roadstore: %s\n", rs_err_msg());
+    store_close(s);
+    return rc ? 1 : 0;
+}
+
 int rs_main_events(int argc, char **argv)
 {
     struct rs_config cfg;
@@ -126,6 +245,26 @@ int rs_main_events(int argc, char **argv)
     const char *from = NULL;
     int next, timeout_s = 0, rc;
 
+    if (argc >= 1 && (!strcmp(argv[0], "stats") || !strcmp(argv[0], "dlq"))) {
+        const char *group = NULL;
+        bool dlq = !strcmp(argv[0], "dlq");
+
+        if (rs_main_options(&cfg, &mo, argc - 1, argv + 1, &next))
+            return 2;
+        for (int i = next + 1; i < argc; i++) {
+            if (dlq && i + 1 < argc && !strcmp(argv[i], "--group")) {
+                group = argv[++i];
+            } else {
+                usage();
+                rs_config_dispose(&cfg);
+                return 2;
+            }
+        }
+        rs_log_set_level(RS_LOG_WARN);
+        rc = cmd_state(&cfg, &mo, dlq, group);
+        rs_config_dispose(&cfg);
+        return rc;
+    }
     if (argc < 1 || strcmp(argv[0], "tail") != 0) {
         usage();
         return 2;

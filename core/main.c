@@ -253,6 +253,11 @@ static void fit_descriptors(struct rs_config *cfg)
     }
 }
 
+static char *broker_stats(void *arg)
+{
+    return ev_broker_stats_json(arg);
+}
+
 static int cmd_server(int argc, char **argv)
 {
     struct rs_config cfg;
@@ -260,6 +265,7 @@ static int cmd_server(int argc, char **argv)
     struct store *s = NULL;
     struct gw *g = NULL;
     struct ev_publisher *pub = NULL;
+    struct ev_broker *broker = NULL;
     sigset_t set;
     char url[300];
     int sig = 0, next, rc;
@@ -292,6 +298,10 @@ static int cmd_server(int argc, char **argv)
     if (ev_publisher_start(&pub, s, &cfg) != RS_OK)
         rs_warn("%s; events are kept in the outbox but not published",
                 rs_err_msg());
+    if (ev_broker_start(&broker, s, &cfg) != RS_OK)
+        rs_warn("%s; consumer groups are not served (their events are "
+                "kept)", rs_err_msg());
+    gw_set_events_stats(g, broker_stats, broker);
     snprintf(url, sizeof(url), "http://%s\n", cfg.listen);
     if (rs_main_write_file(cfg.data_dir, "server.endpoint", url, 0644))
         rs_warn("cannot record the endpoint: %s", rs_err_msg());
@@ -303,6 +313,7 @@ static int cmd_server(int argc, char **argv)
         ;
     rs_info("signal %d: stopping", sig);
     gw_stop(g);
+    ev_broker_stop(broker);
     ev_publisher_stop(pub);
     store_close(s);
     {

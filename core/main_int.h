@@ -21,6 +21,14 @@ int rs_main_write_file(const char *dir, const char *name, const char *text,
 int rs_main_read_root(const char *data_dir, char *ak, size_t akcap, char *sk,
                       size_t skcap);
 int rs_main_admin(int argc, char **argv);
+/* One signed admin request to the server at endpoint; prints its JSON
+ * answer.  own_data: the server runs on cfg->data_dir (use its keys). */
+int rs_main_remote_call(const char *endpoint, const struct rs_config *cfg,
+                        bool own_data, const char *method, const char *path,
+                        const struct rs_kv *params, size_t np);
+/* Endpoint of the server running on cfg->data_dir (DATA/server.endpoint). */
+int rs_main_running_endpoint(const struct rs_config *cfg, char *out,
+                             size_t cap);
 int rs_main_events(int argc, char **argv);
 
 #endif /* MAIN_INT_H */

@@ -257,7 +257,17 @@ struct rs_config {
     char *events_publish;       /* ZeroMQ PUB endpoint,
                                    "tcp://127.0.0.1:9100"; "" for none */
     int events_retention;       /* seconds events stay in the outbox,
-                                   86400 */
+                                   86400 (never before every consumer
+                                   group took them) */
+    char *events_broker;        /* ZeroMQ ROUTER endpoint of the consumer
+                                   group broker, "tcp://127.0.0.1:9101";
+                                   "" for none */
+    int events_ack_timeout;     /* seconds before an unacked event is
+                                   delivered again, 30 */
+    int events_max_attempts;    /* deliveries before an event goes to the
+                                   dead-letter list, 5 */
+    int events_worker_timeout;  /* seconds of silence before a worker is
+                                   taken for gone, 10 */
 };
 
 /* Fill every field with its default (strings are malloc'ed copies). */

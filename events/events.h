@@ -103,4 +103,88 @@ int ev_sub_recv(struct ev_sub *sub, const char **topic, const char **msg,
                 int timeout_ms);
 void ev_sub_close(struct ev_sub *sub); /* NULL does nothing */
 
+/* ------------------------------------------------------------------ */
+/* Durable consumer groups (broker.c in the server, worker.c for workers) */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A consumer group gets every event matching its filter, each handed to
+ * ONE of its workers, at least once: the broker waits for the worker's
+ * ACK, delivers again after [events] ack_timeout or when the worker falls
+ * silent ([events] worker_timeout) or NACKs, and after max_attempts
+ * deliveries puts the event on the group's dead-letter list (`roadstore
+ * events dlq`).  Events of one object reach a group one at a time, in
+ * order.  The group's cursor is durable: a group whose workers were all
+ * down, or a server restarted (even by kill -9), resumes where it stopped.
+ * A group is created by the first worker that names it and starts with
+ * the events committed from then on; the outbox keeps events until every
+ * group has them.
+ *
+ * WIRE PROTOCOL (ZeroMQ; the broker is a ROUTER at [events] broker,
+ * default tcp://127.0.0.1:9101; a worker is a DEALER; every frame is
+ * text), so workers in any language can speak it:
+ *   worker -> broker
+ *     HELLO <group> <filter JSON or ""> <credit>
+ *         join (creating the group); filter {"bucket":B, "prefix":P,
+ *         "suffix":S, "events":["ObjectCreated:", "s3:ObjectRemoved:*"]},
+ *         every member optional; a filter replaces the group's; credit =
+ *         events this worker takes at a time (default 16)
+ *     ACK <seq>      processed: never delivered to this group again
+ *     NACK <seq>     failed: deliver again (counts as an attempt)
+ *     PING           at least every second while connected
+ *     BYE            leave (events in flight go to the others)
+ *   broker -> worker
+ *     WELCOME <group>
+ *     EVENT <seq> <attempt> <topic> <S3 event message JSON>
+ *     ERROR <text>   (e.g. "unknown worker: HELLO" after a broker restart:
+ *                     say HELLO again; worker.c does)
+ */
+
+struct ev_broker;
+
+/* Bind the broker at cfg->events_broker and start its thread (nothing,
+ * *out NULL, when events are off or the endpoint is empty). */
+int ev_broker_start(struct ev_broker **out, struct store *s,
+                    const struct rs_config *cfg);
+void ev_broker_stop(struct ev_broker *b); /* NULL does nothing */
+/* {"head":N, "groups":[{"group","cursor","lag","workers","inflight",
+ *  "delivered","acked","redelivered","dead_lettered","saved_cursor"}]},
+ * malloc'ed. */
+char *ev_broker_stats_json(struct ev_broker *b);
+/* Lowest durable cursor of all groups (UINT64_MAX: none). */
+uint64_t ev_broker_min_cursor(struct ev_broker *b);
+
+/* The worker side. */
+struct ev_worker;
+
+struct ev_filter {
+    const char *bucket;          /* NULL: any */
+    const char *prefix, *suffix; /* of the object key; NULL: any */
+    const char *const *events;   /* event-name prefixes, NULL-terminated;
+                                    NULL: all */
+};
+
+struct ev_delivery {
+    uint64_t seq;                /* ack with this */
+    int attempt;                 /* 1 the first time */
+    const char *topic;           /* BUCKET/EVENTNAME */
+    const char *msg;             /* the S3 event message */
+};
+
+/* Connect to the broker at endpoint and join group (filter may be NULL:
+ * keep the group's).  credit: events taken at a time (0: 16). */
+int ev_worker_open(struct ev_worker **out, const char *endpoint,
+                   const char *group, const struct ev_filter *filter,
+                   int credit);
+/* Next event, waiting up to timeout_ms (-1 forever); pings the broker
+ * meanwhile and joins again after a broker restart.  RS_OK (*d valid
+ * until the next call), RS_EBUSY on timeout, RS_ESHUTDOWN on a signal,
+ * RS_EINVAL when the broker refused the group. */
+int ev_worker_recv(struct ev_worker *w, struct ev_delivery *d,
+                   int timeout_ms);
+int ev_worker_ack(struct ev_worker *w, uint64_t seq);
+int ev_worker_nack(struct ev_worker *w, uint64_t seq);
+/* Says BYE and closes. */
+void ev_worker_close(struct ev_worker *w); /* NULL does nothing */
+
 #endif /* EVENTS_H */

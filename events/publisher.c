@@ -79,15 +79,33 @@ static int find_young(void *arg, uint64_t seq, const char *json, size_t len)
     return 0;
 }
 
+/* Lowest durable cursor of the consumer groups (their G/ records). */
+static int min_cursor(void *arg, const char *group, const char *json,
+                      size_t len)
+{
+    uint64_t *m = arg;
+    const char *c = memmem(json, len, "\"cursor\":", 9);
+    uint64_t v = c ? strtoull(c + 9, NULL, 10) : 0;
+
+    (void)group;
+    if (v < *m)
+        *m = v;
+    return 0;
+}
+
 static void prune(struct ev_publisher *p)
 {
     struct age_arg a = {rs_now_ns() - (int64_t)p->retention * 1000000000LL,
                         0};
-    uint64_t first = store_events_first(p->s);
+    uint64_t first = store_events_first(p->s), groups = UINT64_MAX;
 
     /* Never past what was published: a subscriber must get it first. */
     (void)store_events_read(p->s, first ? first - 1 : 0, p->cursor, 100000,
                             find_young, &a);
+    /* Never what a consumer group has not taken yet. */
+    (void)store_events_group_list(p->s, min_cursor, &groups);
+    if (groups != UINT64_MAX && a.below > groups + 1)
+        a.below = groups + 1;
     if (a.below && store_events_prune(p->s, a.below) == RS_OK)
         atomic_fetch_add(&p->pruned, a.below - (first ? first : a.below));
 }

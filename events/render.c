@@ -116,14 +116,17 @@ int ev_render(char **msg_out, char **topic_out, uint64_t seq,
     rec = json_pack("{s:[o]}", "Records", rec);
     s = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(rec);
-    json_decref(r);
-    if (!s)
+    if (!s) {
+        json_decref(r);
         return rs_err_set(RS_ERR, "event %llu: cannot encode",
                           (unsigned long long)seq);
+    }
     *msg_out = rs_xstrdup(s);
     free(s);
+    /* bucket and name belong to r */
     tl = strlen(bucket) + 1 + strlen(name) + 1;
     *topic_out = rs_xmalloc(tl);
     snprintf(*topic_out, tl, "%s/%s", bucket, name);
+    json_decref(r);
     return RS_OK;
 }

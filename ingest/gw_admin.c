@@ -12,6 +12,9 @@
  *   POST   /_roadstore/admin/compact[?min-dead=PERCENT]
  *                                         compact merged containers (JSON)
  *   POST   /_roadstore/admin/fsck[?repair=1][&verify=0]
+ *   GET    /_roadstore/admin/events/stats   consumer groups: cursor, lag,
+ *                                          workers, counters (JSON)
+ *   GET    /_roadstore/admin/events/dlq[?group=G]  dead-lettered events
  *                                         check (and repair) (JSON)
  *
  * Admin requests are SigV4-signed like S3 requests and only the root user
@@ -235,6 +238,52 @@ static void admin_maint(struct s3_req *r, const char *verb)
         rsp_error_json(r, 500, rc);
 }
 
+static int dlq_cb(void *arg, const char *group, uint64_t seq,
+                  const char *json, size_t len)
+{
+    json_error_t err;
+    json_t *e = json_loadb(json, len, 0, &err);
+
+    if (!json_is_object(e)) {
+        json_decref(e);
+        e = json_object();
+    }
+    json_object_set_new(e, "group", json_string(group));
+    json_object_set_new(e, "seq", json_integer((json_int_t)seq));
+    json_array_append_new(arg, e);
+    return 0;
+}
+
+/* GET /_roadstore/admin/events/stats, /_roadstore/admin/events/dlq. */
+static void admin_events(struct s3_req *r, const char *what)
+{
+    if (strcmp(r->method, "GET")) {
+        rsp_json(r, 405, json_pack("{s:s}", "error", "method"));
+        return;
+    }
+    if (!strcmp(what, "stats")) {
+        char *s = gw__events_stats(r->gw);
+        json_error_t err;
+        json_t *j = s ? json_loads(s, 0, &err) : NULL;
+
+        free(s);
+        if (!j)
+            j = json_pack("{s:I, s:[]}", "head",
+                          (json_int_t)store_events_head(r->store), "groups");
+        rsp_json(r, 200, j);
+    } else {
+        json_t *arr = json_array();
+        int rc = store_events_dlq_list(r->store, s3_req_param(r, "group"),
+                                       dlq_cb, arr);
+        if (rc) {
+            json_decref(arr);
+            rsp_error_json(r, rc == RS_EINVAL ? 400 : 500, rc);
+        } else {
+            rsp_json(r, 200, arr);
+        }
+    }
+}
+
 static void admin_dispatch(struct s3_req *r)
 {
     const char *rest = r->raw_path + strlen(ADMIN_USERS);
@@ -316,6 +365,10 @@ bool gw__internal_request(struct MHD_Connection *conn, struct s3_req *r)
             admin_maint(r, "compact");
         else if (!strcmp(r->raw_path, ADMIN_PREFIX "fsck"))
             admin_maint(r, "fsck");
+        else if (!strcmp(r->raw_path, ADMIN_PREFIX "events/stats"))
+            admin_events(r, "stats");
+        else if (!strcmp(r->raw_path, ADMIN_PREFIX "events/dlq"))
+            admin_events(r, "dlq");
         else if (rs_str_startswith(r->raw_path, ADMIN_USERS))
             admin_dispatch(r);
         else

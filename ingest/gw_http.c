@@ -58,7 +58,20 @@ struct gw {
     _Atomic uint64_t request_seq;
     struct rs_counter *bytes_in;
     struct rs_counter *bytes_out;
+    char *(*events_stats)(void *arg);
+    void *events_arg;
 };
+
+void gw_set_events_stats(struct gw *g, char *(*fn)(void *arg), void *arg)
+{
+    g->events_stats = fn;
+    g->events_arg = arg;
+}
+
+char *gw__events_stats(const struct gw *g)
+{
+    return g->events_stats ? g->events_stats(g->events_arg) : NULL;
+}
 
 /* ------------------------------------------------------------------ */
 /* Request accessors and response helpers                               */

@@ -27,5 +27,7 @@ enum s3_errcode gw__authenticate(struct s3_req *r);
 enum MHD_Result gw__respond(struct MHD_Connection *conn, struct s3_req *r);
 struct store *gw__store(struct gw *g);
 const struct rs_config *gw__config(struct gw *g);
+/* The broker's stats JSON (malloc'ed), NULL when no broker runs. */
+char *gw__events_stats(const struct gw *g);
 
 #endif /* GW_INT_H */

@@ -23,6 +23,9 @@ struct gw;
 int gw_start(struct gw **out, const struct rs_config *cfg, struct store *s);
 /* Stop accepting, finish requests in flight, free.  NULL does nothing. */
 void gw_stop(struct gw *g);
+/* Where GET /_roadstore/admin/events/stats gets its JSON (malloc'ed):
+ * the consumer-group broker of events/, set by main.  NULL: none runs. */
+void gw_set_events_stats(struct gw *g, char *(*fn)(void *arg), void *arg);
 
 /*
  * Admin client: send one admin request to a running server at endpoint

@@ -43,6 +43,11 @@
  *   e/<seq:16 hex>                     event outbox (outbox.c): one
  *                                      record per mutation, written in
  *                                      the batch of the change itself
+ *   G/<group>                          event consumer group: filters
+ *                                      and durable cursor (JSON, written
+ *                                      by events/broker.c)
+ *   D/<group>/<seq:16 hex>             an event that group gave up on
+ *                                      (dead letter, JSON)
  *   j/<bucket>/<key>                   append journal: the state of the
  *                                      append in progress on the object
  *                                      (binary, append.c); removed once

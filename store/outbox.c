@@ -353,3 +353,141 @@ uint64_t store_events_first(struct store *s)
     pthread_mutex_unlock(&s->ob->lock);
     return f;
 }
+
+/* ------------------------------------------------------------------ */
+/* Consumer groups and their dead letters                               */
+/* ------------------------------------------------------------------ */
+
+static int check_group(const char *g)
+{
+    size_t n = g ? strlen(g) : 0;
+
+    if (n == 0 || n > 64)
+        return rs_err_set(RS_EINVAL, "group name of %zu bytes (1..64)", n);
+    for (size_t i = 0; i < n; i++)
+        if (!((g[i] >= 'a' && g[i] <= 'z') || (g[i] >= 'A' && g[i] <= 'Z') ||
+              (g[i] >= '0' && g[i] <= '9') || g[i] == '.' || g[i] == '_' ||
+              g[i] == '-'))
+            return rs_err_set(RS_EINVAL, "bad character in group name");
+    return RS_OK;
+}
+
+int store_events_group_put(struct store *s, const char *group,
+                           const char *json, bool sync)
+{
+    struct idx_batch *b;
+    char k[IDX_KEY_MAX];
+    int rc;
+
+    if ((rc = check_group(group)) != RS_OK)
+        return rc;
+    b = idx_batch_begin(s->ix);
+    idx_batch_put(b, k, (size_t)snprintf(k, sizeof k, "G/%s", group), json,
+                  strlen(json));
+    return idx_batch_commit(b, sync);
+}
+
+int store_events_group_delete(struct store *s, const char *group)
+{
+    struct idx_batch *b;
+    struct idx_iter *it;
+    char k[IDX_KEY_MAX];
+    size_t kl;
+    int rc;
+
+    if ((rc = check_group(group)) != RS_OK)
+        return rc;
+    b = idx_batch_begin(s->ix);
+    idx_batch_delete(b, k, (size_t)snprintf(k, sizeof k, "G/%s", group));
+    kl = (size_t)snprintf(k, sizeof k, "D/%s/", group);
+    idx_iter_open(&it, s->ix, k, kl);
+    for (idx_iter_seek(it, k, kl); idx_iter_valid(it); idx_iter_next(it)) {
+        size_t l;
+        const char *dk = idx_iter_key(it, &l);
+        idx_batch_delete(b, dk, l);
+    }
+    rc = idx_iter_status(it);
+    idx_iter_close(it);
+    if (rc != RS_OK) {
+        idx_batch_abort(b);
+        return rc;
+    }
+    return idx_batch_commit(b, true);
+}
+
+int store_events_group_list(struct store *s,
+                            int (*cb)(void *arg, const char *group,
+                                      const char *json, size_t len),
+                            void *arg)
+{
+    struct idx_iter *it;
+    int rc = RS_OK;
+
+    idx_iter_open(&it, s->ix, "G/", 2);
+    for (idx_iter_seek(it, "G/", 2); idx_iter_valid(it); idx_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = idx_iter_key(it, &kl);
+        const char *v = idx_iter_value(it, &vl);
+        char name[80];
+
+        snprintf(name, sizeof name, "%.*s", (int)(kl - 2), k + 2);
+        if ((rc = cb(arg, name, v, vl)) != 0)
+            break;
+    }
+    if (rc == RS_OK)
+        rc = idx_iter_status(it);
+    idx_iter_close(it);
+    return rc;
+}
+
+int store_events_dlq_put(struct store *s, const char *group, uint64_t seq,
+                         const char *json)
+{
+    struct idx_batch *b;
+    char k[IDX_KEY_MAX];
+    int rc;
+
+    if ((rc = check_group(group)) != RS_OK)
+        return rc;
+    b = idx_batch_begin(s->ix);
+    idx_batch_put(b, k,
+                  (size_t)snprintf(k, sizeof k, "D/%s/%016llx", group,
+                                   (unsigned long long)seq),
+                  json, strlen(json));
+    return idx_batch_commit(b, true);
+}
+
+int store_events_dlq_list(struct store *s, const char *group,
+                          int (*cb)(void *arg, const char *group,
+                                    uint64_t seq, const char *json,
+                                    size_t len),
+                          void *arg)
+{
+    struct idx_iter *it;
+    char p[IDX_KEY_MAX];
+    size_t pl;
+    int rc = RS_OK;
+
+    if (group && (rc = check_group(group)) != RS_OK)
+        return rc;
+    pl = group ? (size_t)snprintf(p, sizeof p, "D/%s/", group)
+               : (size_t)snprintf(p, sizeof p, "D/");
+    idx_iter_open(&it, s->ix, p, pl);
+    for (idx_iter_seek(it, p, pl); idx_iter_valid(it); idx_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = idx_iter_key(it, &kl);
+        const char *v = idx_iter_value(it, &vl);
+        const char *slash = memchr(k + 2, '/', kl - 2);
+        char name[80];
+
+        if (!slash)
+            continue;
+        snprintf(name, sizeof name, "%.*s", (int)(slash - k - 2), k + 2);
+        if ((rc = cb(arg, name, strtoull(slash + 1, NULL, 16), v, vl)) != 0)
+            break;
+    }
+    if (rc == RS_OK)
+        rc = idx_iter_status(it);
+    idx_iter_close(it);
+    return rc;
+}

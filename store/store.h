@@ -315,6 +315,30 @@ int store_events_prune(struct store *s, uint64_t below);
 /* Sequence of the oldest event kept (0: none). */
 uint64_t store_events_first(struct store *s);
 
+/*
+ * Durable state of the event subsystem's consumer groups (events/broker.c
+ * owns the formats; the store keeps the bytes): one record per group
+ * ("G/<group>") and one per dead-lettered event ("D/<group>/<seq>").
+ * Group records are written without sync unless sync is set (a cursor
+ * that lags after a power cut means redelivery, which at-least-once
+ * allows).  Names are 1..64 bytes of [A-Za-z0-9._-].
+ */
+int store_events_group_put(struct store *s, const char *group,
+                           const char *json, bool sync);
+int store_events_group_delete(struct store *s, const char *group);
+int store_events_group_list(struct store *s,
+                            int (*cb)(void *arg, const char *group,
+                                      const char *json, size_t len),
+                            void *arg);
+int store_events_dlq_put(struct store *s, const char *group, uint64_t seq,
+                         const char *json);
+/* group NULL: every group's, in (group, seq) order. */
+int store_events_dlq_list(struct store *s, const char *group,
+                          int (*cb)(void *arg, const char *group,
+                                    uint64_t seq, const char *json,
+                                    size_t len),
+                          void *arg);
+
 /* ------------------------------------------------------------------ */
 /* Appends (append.c): the log-based append write of seed 003           */
 /* ------------------------------------------------------------------ */
