@@ -14,6 +14,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -253,9 +254,32 @@ static void fit_descriptors(struct rs_config *cfg)
     }
 }
 
-static char *broker_stats(void *arg)
+struct events_parts {
+    struct ev_broker *broker;
+    struct ev_webhooks *hooks;
+};
+
+/* GET /_roadstore/admin/events/stats: the broker's groups and the
+ * webhook targets in one document. */
+static char *events_stats(void *arg)
 {
-    return ev_broker_stats_json(arg);
+    struct events_parts *p = arg;
+    char *b = ev_broker_stats_json(p->broker);
+    char *h = ev_webhooks_stats_json(p->hooks);
+    json_error_t err;
+    json_t *doc = json_loads(b, 0, &err), *hooks = json_loads(h, 0, &err);
+    char *s, *r;
+
+    if (!doc)
+        doc = json_object();
+    json_object_set_new(doc, "webhooks", hooks ? hooks : json_array());
+    s = json_dumps(doc, JSON_COMPACT);
+    r = rs_xstrdup(s ? s : "{}");
+    free(s);
+    free(b);
+    free(h);
+    json_decref(doc);
+    return r;
 }
 
 static int cmd_server(int argc, char **argv)
@@ -266,6 +290,8 @@ static int cmd_server(int argc, char **argv)
     struct gw *g = NULL;
     struct ev_publisher *pub = NULL;
     struct ev_broker *broker = NULL;
+    struct ev_webhooks *hooks = NULL;
+    struct events_parts parts;
     sigset_t set;
     char url[300];
     int sig = 0, next, rc;
@@ -301,7 +327,12 @@ static int cmd_server(int argc, char **argv)
     if (ev_broker_start(&broker, s, &cfg) != RS_OK)
         rs_warn("%s; consumer groups are not served (their events are "
                 "kept)", rs_err_msg());
-    gw_set_events_stats(g, broker_stats, broker);
+    if (ev_webhooks_start(&hooks, s, &cfg) != RS_OK)
+        rs_warn("%s; webhooks are not served (their events are kept)",
+                rs_err_msg());
+    parts.broker = broker;
+    parts.hooks = hooks;
+    gw_set_events_stats(g, events_stats, &parts);
     snprintf(url, sizeof(url), "http://%s\n", cfg.listen);
     if (rs_main_write_file(cfg.data_dir, "server.endpoint", url, 0644))
         rs_warn("cannot record the endpoint: %s", rs_err_msg());
@@ -313,6 +344,7 @@ static int cmd_server(int argc, char **argv)
         ;
     rs_info("signal %d: stopping", sig);
     gw_stop(g);
+    ev_webhooks_stop(hooks);
     ev_broker_stop(broker);
     ev_publisher_stop(pub);
     store_close(s);

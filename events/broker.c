@@ -28,7 +28,7 @@
  * One thread owns the ROUTER socket and every group; other threads only
  * read counters (stats) under the lock.
  */
-#include "events/events.h"
+#include "events/events_int.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -64,6 +64,7 @@ struct worker {
 };
 
 struct filter {
+    bool set;                        /* a worker gave one */
     char *bucket, *prefix, *suffix;
     char **events;                   /* name prefixes; none: all */
     size_t nevents;
@@ -97,6 +98,8 @@ struct ev_broker {
     pthread_mutex_t lock;            /* groups list shape + counters */
     struct group *groups;
     struct rs_histogram *latency;    /* commit -> first delivery */
+    struct ev_rules *rules;          /* bucket notification rules */
+    uint64_t rules_gen;
 };
 
 static void broker_free(struct ev_broker *b);
@@ -170,6 +173,8 @@ static int filter_parse(struct filter *f, json_t *j)
     f->bucket = dupstr(j, "bucket");
     f->prefix = dupstr(j, "prefix");
     f->suffix = dupstr(j, "suffix");
+    f->set = f->bucket || f->prefix || f->suffix ||
+             (json_is_array(ev) && json_array_size(ev));
     if (json_is_array(ev) && json_array_size(ev)) {
         f->events = rs_xcalloc(json_array_size(ev), sizeof *f->events);
         json_array_foreach(ev, i, e)
@@ -264,6 +269,11 @@ static int load_group(void *arg, const char *name, const char *json,
     json_t *j = json_loadb(json, len, 0, &err);
     struct group *g;
 
+    if (!strncmp(name, EV_WEBHOOK_GROUP_PREFIX,
+                 strlen(EV_WEBHOOK_GROUP_PREFIX))) {
+        json_decref(j);
+        return 0;                    /* webhook.c's */
+    }
     if (!json_is_object(j)) {
         rs_warn("events: group record %s unreadable; skipped", name);
         json_decref(j);
@@ -310,6 +320,50 @@ static void gev_free(struct gev *e)
     free(e);
 }
 
+/* Does the event go to g: its workers' filter, or a bucket notification
+ * rule that targets it; a group with neither takes everything. */
+static bool group_match(struct ev_broker *b, const struct group *g,
+                        const char *bucket, const char *key, const char *name)
+{
+    bool notified = ev_rules_has_target(b->rules, EV_TARGET_ZMQ, g->name);
+
+    if (!g->f.set && !notified)
+        return true;
+    if (g->f.set && filter_match(&g->f, bucket, key, name))
+        return true;
+    return notified && ev_rules_match(b->rules, EV_TARGET_ZMQ, g->name,
+                                      bucket, key, name);
+}
+
+/* Reload the notification rules when they changed; a group they name that
+ * does not exist yet starts where its configuration was written. */
+static void rules_refresh(struct ev_broker *b)
+{
+    uint64_t gen = store_notification_gen(b->s);
+    const char *names[256];
+    uint64_t since[256];
+    size_t n;
+
+    if (gen == b->rules_gen)
+        return;
+    ev_rules_free(b->rules);
+    b->rules = ev_rules_load(b->s);
+    b->rules_gen = gen;
+    n = ev_rules_targets(b->rules, EV_TARGET_ZMQ, names, since, 256);
+    for (size_t i = 0; i < n; i++) {
+        struct group *g;
+        if (group_find(b, names[i]))
+            continue;
+        g = group_new(b, names[i]);
+        g->cursor = g->st_cursor = since[i];
+        g->next_seq = since[i] + 1;
+        group_save(b, g, true);
+        rs_info("events: group %s created by a bucket notification "
+                "configuration (from sequence %llu)", g->name,
+                (unsigned long long)since[i] + 1);
+    }
+}
+
 struct fill_arg {
     struct ev_broker *b;
     struct group *g;
@@ -333,7 +387,7 @@ static int fill_one(void *arg, uint64_t seq, const char *json, size_t len)
     key = json_string_value(json_object_get(r, "k"));
     name = json_string_value(json_object_get(r, "n"));
     if (!bucket || !key || !name ||
-        !filter_match(&g->f, bucket, key, name)) {
+        !group_match(a->b, g, bucket, key, name)) {
         json_decref(r);
         return 0;
     }
@@ -361,8 +415,9 @@ static void fill(struct ev_broker *b, struct group *g, uint64_t head)
 
     if (g->nwin == WINDOW_MAX || g->next_seq > head)
         return;
+    /* a positive result: fill_one stopped the read (window full) */
     if (store_events_read(b->s, g->next_seq - 1, head, FILL_MAX, fill_one,
-                          &a) != RS_OK) {
+                          &a) < 0) {
         rs_warn("events: group %s: outbox read failed: %s", g->name,
                 rs_err_msg());
         return;
@@ -568,7 +623,9 @@ static void on_hello(struct ev_broker *b, const void *id, size_t idlen,
     bool fresh = false;
     int credit = n >= 4 ? atoi(f[3]) : 16;
 
-    if (n < 2 || !group_name_ok(f[1])) {
+    if (n < 2 || !group_name_ok(f[1]) ||
+        !strncmp(f[1], EV_WEBHOOK_GROUP_PREFIX,
+                 strlen(EV_WEBHOOK_GROUP_PREFIX))) {
         send_to_id(b, id, idlen, "ERROR", "HELLO needs a valid group name");
         return;
     }
@@ -707,6 +764,7 @@ static void *broker_main(void *arg)
                     break;
                 on_message(b);
             }
+        rules_refresh(b);
         head = store_events_head(b->s);
         now = rs_mono_ns();
         for (struct group *g = b->groups; g; g = g->next) {
@@ -808,6 +866,7 @@ static void broker_free(struct ev_broker *b)
         free(g);
     }
     pthread_mutex_destroy(&b->lock);
+    ev_rules_free(b->rules);
     free(b->region);
     free(b);
 }

@@ -154,6 +154,20 @@ char *ev_broker_stats_json(struct ev_broker *b);
 /* Lowest durable cursor of all groups (UINT64_MAX: none). */
 uint64_t ev_broker_min_cursor(struct ev_broker *b);
 
+/*
+ * Webhook targets of bucket notification configurations
+ * (arn:roadstore:webhook:::URL, ingest/s3_notify.c): one thread POSTs
+ * each matching event to its URL in order, at least once; the outbox is
+ * the persistent queue (webhook.c has the retry rules).
+ */
+struct ev_webhooks;
+int ev_webhooks_start(struct ev_webhooks **out, struct store *s,
+                      const struct rs_config *cfg);
+void ev_webhooks_stop(struct ev_webhooks *w); /* NULL does nothing */
+/* [{"group","url","saved_cursor","delivered","failures","dead_lettered",
+ *   "live"}], malloc'ed. */
+char *ev_webhooks_stats_json(struct ev_webhooks *w);
+
 /* The worker side. */
 struct ev_worker;
 

@@ -436,6 +436,8 @@ bool s3_acl_allows(const struct s3_req *r, const struct store_acl *acl,
 
 /* The ops, by family (one file each). */
 extern const struct s3_op s3_op_append_object;
+extern const struct s3_op s3_op_get_bucket_notification,
+    s3_op_put_bucket_notification;
 extern const struct s3_op s3_op_list_buckets, s3_op_create_bucket,
     s3_op_delete_bucket, s3_op_head_bucket, s3_op_get_bucket_location,
     s3_op_get_bucket_acl, s3_op_put_bucket_acl, s3_op_list_objects,

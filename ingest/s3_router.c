@@ -15,7 +15,7 @@
 static const char *const unsupported[] = {
     "accelerate", "analytics", "attributes", "cors", "encryption",
     "intelligent-tiering", "inventory", "legal-hold", "lifecycle",
-    "logging", "metrics", "notification", "object-lock",
+    "logging", "metrics", "object-lock",
     "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
     "replication", "requestPayment", "restore", "retention", "select",
     "torrent", "website", "renameObject", "session",
@@ -63,6 +63,8 @@ static const struct s3_op *route_bucket(const struct s3_req *r)
             return &s3_op_get_bucket_versioning;
         if (s3_req_has_param(r, "versions"))
             return &s3_op_list_object_versions;
+        if (s3_req_has_param(r, "notification"))
+            return &s3_op_get_bucket_notification;
         if (s3_req_has_param(r, "tagging"))
             return &s3_op_not_implemented;
         if (has_unsupported(r))
@@ -80,13 +82,16 @@ static const struct s3_op *route_bucket(const struct s3_req *r)
     if (!strcmp(m, "PUT")) {
         if (s3_req_has_param(r, "acl"))
             return &s3_op_put_bucket_acl;
+        if (s3_req_has_param(r, "notification"))
+            return &s3_op_put_bucket_notification;
         if (s3_req_has_param(r, "versioning") ||
             s3_req_has_param(r, "tagging") || has_unsupported(r))
             return &s3_op_not_implemented;
         return &s3_op_create_bucket;
     }
     if (!strcmp(m, "DELETE")) {
-        if (s3_req_has_param(r, "tagging") || has_unsupported(r))
+        if (s3_req_has_param(r, "tagging") ||
+            s3_req_has_param(r, "notification") || has_unsupported(r))
             return &s3_op_not_implemented;
         return &s3_op_delete_bucket;
     }
@@ -103,7 +108,7 @@ static const struct s3_op *route_object(const struct s3_req *r)
     const char *m = r->method;
     bool upload = s3_req_has_param(r, "uploadId");
 
-    if (has_unsupported(r))
+    if (has_unsupported(r) || s3_req_has_param(r, "notification"))
         return &s3_op_not_implemented;
     if (!strcmp(m, "GET")) {
         if (s3_req_has_param(r, "acl"))

@@ -48,6 +48,8 @@
  *                                      by events/broker.c)
  *   D/<group>/<seq:16 hex>             an event that group gave up on
  *                                      (dead letter, JSON)
+ *   n/<bucket>                         bucket notification configuration
+ *                                      (JSON rules, ingest/s3_notify.c)
  *   j/<bucket>/<key>                   append journal: the state of the
  *                                      append in progress on the object
  *                                      (binary, append.c); removed once

@@ -31,6 +31,7 @@
 #include "store/store_int.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -490,4 +491,73 @@ int store_events_dlq_list(struct store *s, const char *group,
         rc = idx_iter_status(it);
     idx_iter_close(it);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Bucket notification configurations                                   */
+/* ------------------------------------------------------------------ */
+
+static atomic_uint_fast64_t notify_gen = 1;
+
+int store_notification_put(struct store *s, const char *bucket,
+                           const char *json)
+{
+    struct idx_batch *b = idx_batch_begin(s->ix);
+    char k[IDX_KEY_MAX];
+    size_t kl = (size_t)snprintf(k, sizeof k, "n/%s", bucket);
+    int rc;
+
+    if (json)
+        idx_batch_put(b, k, kl, json, strlen(json));
+    else
+        idx_batch_delete(b, k, kl);
+    rc = idx_batch_commit(b, true);
+    atomic_fetch_add(&notify_gen, 1);
+    return rc;
+}
+
+int store_notification_get(struct store *s, const char *bucket,
+                           char **json_out)
+{
+    char k[IDX_KEY_MAX];
+    size_t vl;
+
+    return idx_get(json_out, &vl, s->ix, k,
+                   (size_t)snprintf(k, sizeof k, "n/%s", bucket));
+}
+
+int store_notification_list(struct store *s,
+                            int (*cb)(void *arg, const char *bucket,
+                                      const char *json, size_t len),
+                            void *arg)
+{
+    struct idx_iter *it;
+    int rc = RS_OK;
+
+    idx_iter_open(&it, s->ix, "n/", 2);
+    for (idx_iter_seek(it, "n/", 2); idx_iter_valid(it); idx_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = idx_iter_key(it, &kl);
+        const char *v = idx_iter_value(it, &vl);
+        char name[80];
+
+        snprintf(name, sizeof name, "%.*s", (int)(kl - 2), k + 2);
+        if ((rc = cb(arg, name, v, vl)) != 0)
+            break;
+    }
+    if (rc == RS_OK)
+        rc = idx_iter_status(it);
+    idx_iter_close(it);
+    return rc;
+}
+
+void store__notification_changed(void)
+{
+    atomic_fetch_add(&notify_gen, 1);
+}
+
+uint64_t store_notification_gen(struct store *s)
+{
+    (void)s;
+    return atomic_load(&notify_gen);
 }

@@ -640,8 +640,11 @@ int store_bucket_delete(struct store *s, const char *name)
     b = idx_batch_begin(s->ix);
     kl = idx_key_bucket(k, name);
     idx_batch_delete(b, k, kl);
+    /* its notification configuration goes with it */
+    idx_batch_delete(b, k, (size_t)snprintf(k, sizeof k, "n/%s", name));
     rc = idx_batch_commit(b, true);
     store__mcache_changed(s);
+    store__notification_changed();
 out:
     idx_iter_close(it);
     idx_objcur_close(c);

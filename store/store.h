@@ -304,7 +304,8 @@ uint64_t store_events_head(struct store *s);
 /* Wait until head > after or timeout_ms passed; returns head. */
 uint64_t store_events_wait(struct store *s, uint64_t after, int timeout_ms);
 /* Events after < seq <= upto in order (at most max, 0 = all): cb gets the
- * record (JSON, "v":1, outbox.c documents it); non-zero stops. */
+ * record (JSON, "v":1, outbox.c documents it); a non-zero return stops
+ * the read and is returned (so an rs_err is negative, a stop positive). */
 int store_events_read(struct store *s, uint64_t after, uint64_t upto,
                       size_t max,
                       int (*cb)(void *arg, uint64_t seq, const char *json,
@@ -332,6 +333,22 @@ int store_events_group_list(struct store *s,
                             void *arg);
 int store_events_dlq_put(struct store *s, const char *group, uint64_t seq,
                          const char *json);
+
+/*
+ * Bucket notification configurations (n/<bucket>; the gateway parses the
+ * S3 XML, events/ reads the rules): json NULL removes.  Every change bumps
+ * store_notification_gen, so readers know to reload.
+ */
+int store_notification_put(struct store *s, const char *bucket,
+                           const char *json);
+/* *json_out malloc'ed; RS_ENOTFOUND when the bucket has none. */
+int store_notification_get(struct store *s, const char *bucket,
+                           char **json_out);
+int store_notification_list(struct store *s,
+                            int (*cb)(void *arg, const char *bucket,
+                                      const char *json, size_t len),
+                            void *arg);
+uint64_t store_notification_gen(struct store *s);
 /* group NULL: every group's, in (group, seq) order. */
 int store_events_dlq_list(struct store *s, const char *group,
                           int (*cb)(void *arg, const char *group,

@@ -451,6 +451,8 @@ uint64_t store__event_add(struct store *s, struct idx_batch *b,
 uint64_t store__event_add_raw(struct store *s, struct idx_batch *b,
                               const char *json);
 void store__event_done(struct store *s, uint64_t seq);
+/* A notification configuration changed (store_notification_gen moves). */
+void store__notification_changed(void);
 
 /* Finish or roll back every append journal record (append.c), at open. */
 int store__append_recover(struct store *s);

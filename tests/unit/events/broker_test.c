@@ -316,6 +316,39 @@ static void test_broker_restart_resumes_from_cursor(void **state)
     ev_worker_close(w);
 }
 
+/* More events than the window holds (1,024): all of them, in order. */
+static void test_broker_window_refills(void **state)
+{
+    struct bt *t = *state;
+    struct ev_worker *w = join(t, "bulk", NULL, 64);
+    struct ev_delivery d;
+    uint64_t first = store_events_head(t->s) + 1;
+    static bool seen[1500];
+    int n = 0;
+
+    for (int i = 0; i < 1500; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "b%04d", i);
+        put(t, k);
+    }
+    /* (the puts took longer than ack_timeout: early deliveries may come
+     * again; every event at least once, none outside the range) */
+    memset(seen, 0, sizeof seen);
+    while (n < 1500) {
+        assert_int_equal(ev_worker_recv(w, &d, 5000), RS_OK);
+        assert_true(d.seq >= first && d.seq < first + 1500);
+        if (!seen[d.seq - first]) {
+            seen[d.seq - first] = true;
+            n++;
+        }
+        assert_int_equal(ev_worker_ack(w, d.seq), RS_OK);
+    }
+    /* all acked: nothing more, however long we wait past ack_timeout */
+    while (ev_worker_recv(w, &d, 1500) == RS_OK)
+        assert_int_equal(ev_worker_ack(w, d.seq), RS_OK);
+    ev_worker_close(w);
+}
+
 static void test_broker_refuses_bad_group_name(void **state)
 {
     struct bt *t = *state;
@@ -343,6 +376,8 @@ int main(void)
             test_broker_silent_worker_loses_its_events, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_broker_restart_resumes_from_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_window_refills, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_broker_refuses_bad_group_name,
                                         setup, teardown),
     };

@@ -142,7 +142,7 @@ static void test_s3_router_bucket_unimplemented_sub_resources(void **state)
 {
     static const char *const unsupported[] = {
         "lifecycle", "cors", "policy", "website", "encryption",
-        "notification", "logging", "replication", "object-lock",
+        "logging", "replication", "object-lock",
         "publicAccessBlock", "ownershipControls", "accelerate",
         "requestPayment", "analytics", "metrics", "inventory",
         "intelligent-tiering", "policyStatus",
@@ -156,6 +156,11 @@ static void test_s3_router_bucket_unimplemented_sub_resources(void **state)
         R("DELETE", "/b", unsupported[i], s3_op_not_implemented);
     }
     R("GET", "/b", "prefix=p&lifecycle", s3_op_not_implemented);
+    /* notification: GET and PUT only (an empty configuration removes) */
+    R("GET", "/b", "notification", s3_op_get_bucket_notification);
+    R("PUT", "/b", "notification", s3_op_put_bucket_notification);
+    R("DELETE", "/b", "notification", s3_op_not_implemented);
+    R("GET", "/b/k", "notification", s3_op_not_implemented);
 }
 
 static void test_s3_router_bucket_other_methods(void **state)

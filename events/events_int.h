@@ -1,0 +1,40 @@
+/*
+ * events/events_int.h - what the files of events/ share and nobody else
+ * uses: the bucket notification rules (notify.c) and the webhook
+ * deliverer (webhook.c).
+ */
+#ifndef EVENTS_INT_H
+#define EVENTS_INT_H
+
+#include "events/events.h"
+
+/* Targets of bucket notification rules. */
+enum ev_target_type {
+    EV_TARGET_ZMQ = 1,           /* a consumer group of the broker */
+    EV_TARGET_WEBHOOK = 2,       /* a URL the server POSTs events to */
+};
+
+/* Consumer groups whose name starts so are webhook deliveries (their
+ * cursors, in G/ records like the broker's); the broker leaves them
+ * alone and refuses them in HELLO. */
+#define EV_WEBHOOK_GROUP_PREFIX "webhook."
+
+/* Every bucket's rules, as loaded at one moment. */
+struct ev_rules;
+struct ev_rules *ev_rules_load(struct store *s);
+void ev_rules_free(struct ev_rules *rs); /* NULL does nothing */
+/* Does an S3 pattern ("s3:ObjectCreated:*") match an event name
+ * ("ObjectCreated:Put")? */
+bool ev_pattern_match(const char *pattern, const char *name);
+/* Does a rule of bucket for target (type, name) match the event? */
+bool ev_rules_match(const struct ev_rules *rs, enum ev_target_type type,
+                    const char *target, const char *bucket, const char *key,
+                    const char *name);
+bool ev_rules_has_target(const struct ev_rules *rs, enum ev_target_type type,
+                         const char *target);
+/* The distinct targets of a type (names borrowed from rs) with the
+ * earliest "since" of their rules; at most max; returns how many. */
+size_t ev_rules_targets(const struct ev_rules *rs, enum ev_target_type type,
+                        const char **names, uint64_t *since, size_t max);
+
+#endif /* EVENTS_INT_H */
