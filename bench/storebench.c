@@ -2,7 +2,7 @@
  * storebench: the store engine alone, in process, without HTTP.
  *
  *   storebench --data DIR [--size S] [--concurrency N] [--duration SEC]
- *              [--small-threshold BYTES] [--check]
+ *              [--small-threshold BYTES] [--check] [--no-events]
  *
  * N threads each write whole objects of S bytes through the store's own
  * writer API (store_writer_open / write / commit), exactly what the
@@ -39,7 +39,8 @@ static struct {
     double duration;
     int64_t small_threshold;   /* -1: config default */
     bool check;
-} o = {NULL, 4096, 64, 5.0, -1, false};
+    bool no_events;            /* the outbox off ([events] enabled) */
+} o = {NULL, 4096, 64, 5.0, -1, false, false};
 
 static struct store *g_store;
 static atomic_bool g_stop;
@@ -183,7 +184,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: storebench --data DIR [--size S] [--concurrency N] "
-            "[--duration SEC] [--small-threshold BYTES] [--check]\n");
+            "[--duration SEC] [--small-threshold BYTES] [--check] "
+            "[--no-events]\n");
     exit(2);
 }
 
@@ -196,6 +198,7 @@ int main(int argc, char **argv)
         {"duration", required_argument, NULL, 't'},
         {"small-threshold", required_argument, NULL, 'm'},
         {"check", no_argument, NULL, 'k'},
+        {"no-events", no_argument, NULL, 'e'},
         {NULL, 0, NULL, 0},
     };
     struct store_bucket bk = {0};
@@ -217,6 +220,7 @@ int main(int argc, char **argv)
         case 't': o.duration = atof(optarg); break;
         case 'm': o.small_threshold = atoll(optarg); break;
         case 'k': o.check = true; break;
+        case 'e': o.no_events = true; break;
         default: usage();
         }
     }
@@ -229,6 +233,7 @@ int main(int argc, char **argv)
     cfg.data_dir = rs_xstrdup(o.data);
     if (o.small_threshold >= 0)
         cfg.small_threshold = (uint64_t)o.small_threshold;
+    cfg.events_enabled = !o.no_events;
     rs_config_finish(&cfg);
     if (store_open(&g_store, &cfg) != RS_OK) {
         fprintf(stderr, "storebench: open %s: %s\n", o.data, rs_err_msg());
@@ -277,10 +282,11 @@ int main(int argc, char **argv)
            cfg.small_threshold >= o.size ? "merge" : "striped", ops, errs, el,
            (double)ops / el, p50, p99,
            o.check ? (bad ? " CHECK FAILED" : " check=ok") : "");
-    printf("STOREBENCH mode=put size=%" PRIu64 " conc=%d path=%s ok=%" PRIu64
+    printf("STOREBENCH mode=put events=%s size=%" PRIu64 " conc=%d path=%s "
+           "ok=%" PRIu64
            " err=%" PRIu64 " time=%.3f ops_per_s=%.1f p50_ms=%.3f "
            "p99_ms=%.3f check_bad=%" PRIu64 "\n",
-           o.size, o.conc,
+           o.no_events ? "off" : "on", o.size, o.conc,
            cfg.small_threshold >= o.size ? "merge" : "striped", ops, errs, el,
            (double)ops / el, p50, p99, bad);
     store_close(g_store);
