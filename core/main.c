@@ -32,7 +32,8 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: roadstore server [--config FILE] [--data DIR] "
         "[--listen HOST:PORT] [--region NAME]\n"
-        "                        [--events tcp://HOST:PORT]\n"
+        "                        [--events tcp://HOST:PORT] "
+        "[--broker tcp://HOST:PORT]\n"
         "       roadstore admin [--data DIR] [--config FILE] "
         "[--endpoint URL] user create NAME\n"
         "                 [--access-key K --secret-key S] "
@@ -52,7 +53,7 @@ int rs_main_options(struct rs_config *cfg, struct main_opts *mo, int argc,
                     char **argv, int *next)
 {
     const char *config = NULL, *data = NULL, *listen = NULL, *region = NULL;
-    const char *events = NULL;
+    const char *events = NULL, *broker = NULL;
     int i, rc;
 
     memset(mo, 0, sizeof(*mo));
@@ -70,6 +71,8 @@ int rs_main_options(struct rs_config *cfg, struct main_opts *mo, int argc,
             dst = &region;
         else if (!strcmp(a, "--events"))
             dst = &events;
+        else if (!strcmp(a, "--broker"))
+            dst = &broker;
         else if (!strcmp(a, "--endpoint"))
             dst = &mo->endpoint;
         else
@@ -101,6 +104,10 @@ int rs_main_options(struct rs_config *cfg, struct main_opts *mo, int argc,
     if (events) {
         free(cfg->events_publish);
         cfg->events_publish = rs_xstrdup(events);
+    }
+    if (broker) {
+        free(cfg->events_broker);
+        cfg->events_broker = rs_xstrdup(broker);
     }
     mo->data_given = data != NULL || config != NULL;
     rs_config_finish(cfg);

@@ -21,7 +21,7 @@ BUILD_PKGS=(
   libxml2-dev libinih-dev libcmocka-dev libcurl4-openssl-dev zlib1g-dev
 )
 TEST_PKGS=(
-  awscli s3cmd rclone python3 python3-boto3 nodejs curl nginx-light
+  awscli s3cmd rclone python3 python3-boto3 python3-zmq nodejs curl nginx-light
   clang libclang-rt-14-dev procps
 )
 

@@ -737,7 +737,7 @@ static int merge_put(struct store *s, const char *bucket, const char *key,
             struct store_event ev = {
                 info->event ? info->event : STORE_EV_PUT, bucket, key, &rec,
                 0, 0};
-            event = store__event_encode(&ev);
+            event = store__event_encode(s, &ev);
         }
     }
     jlen = strlen(json);
@@ -1363,7 +1363,7 @@ static int replay_rec(void *arg, uint64_t seg, uint64_t seq, uint8_t type,
                     (p[1] & PUT_COPY) ? STORE_EV_COPY : STORE_EV_PUT, bucket,
                     key, &eo, 0, 0};
                 store_event_context(NULL, NULL, NULL);
-                event = store__event_encode(&ev);
+                event = store__event_encode(s, &ev);
                 put.event = event;
             }
             rs_arena_free(ea);

@@ -17,7 +17,8 @@
  * RECORD, version 1: compact JSON, rendered into the S3 event message by
  * events/ off the request path:
  *   {"v":1, "n":"ObjectCreated:Put", "t":<ns>, "b":bucket, "k":key,
- *    "s":size, "e":etag, "c":storage class, "o":owner, "r":requester,
+ *    "s":size, "e":etag, "c":storage class, "o":bucket owner,
+ *    "r":requester,
  *    "id":request id, "ip":source ip, "m":{user metadata},
  *    "a":[old length, new length] (appends)}
  * Members a mutation does not have are left out.
@@ -77,10 +78,12 @@ static void set_str(json_t *j, const char *k, const char *v)
         json_object_set_new(j, k, json_string(v));
 }
 
-char *store__event_encode(const struct store_event *e)
+char *store__event_encode(struct store *st, const struct store_event *e)
 {
     json_t *j = json_object();
     const struct store_obj *o = e->obj;
+    struct rs_arena *a = rs_arena_new();
+    struct store_bucket bk;
     char *s, *r;
 
     json_object_set_new(j, "v", json_integer(1));
@@ -92,7 +95,6 @@ char *store__event_encode(const struct store_event *e)
         json_object_set_new(j, "s", json_integer((json_int_t)o->size));
         set_str(j, "e", o->etag);
         set_str(j, "c", o->storage_class);
-        set_str(j, "o", o->acl.owner);
         if (o->nmeta) {
             json_t *m = json_object();
             for (size_t i = 0; i < o->nmeta; i++)
@@ -105,6 +107,10 @@ char *store__event_encode(const struct store_event *e)
         json_object_set_new(j, "a", json_pack("[I,I]",
                                               (json_int_t)e->old_len,
                                               (json_int_t)e->new_len));
+    /* S3 names the bucket's owner (the metadata cache makes this cheap) */
+    if (store_bucket_get(st, a, &bk, e->bucket) == RS_OK)
+        set_str(j, "o", bk.acl.owner);
+    rs_arena_free(a);
     set_str(j, "r", ctx_user);
     set_str(j, "id", ctx_id);
     set_str(j, "ip", ctx_ip);
@@ -182,7 +188,7 @@ uint64_t store__event_add(struct store *s, struct idx_batch *b,
 
     if (!s->ob)
         return 0;
-    v = store__event_encode(e);
+    v = store__event_encode(s, e);
     seq = store__event_add_raw(s, b, v);
     free(v);
     return seq;

@@ -442,7 +442,7 @@ struct store_event {
 int store__outbox_open(struct store *s, bool enabled);
 void store__outbox_close(struct store *s);
 /* The record (malloc'ed JSON) of e, with this thread's request context. */
-char *store__event_encode(const struct store_event *e);
+char *store__event_encode(struct store *s, const struct store_event *e);
 /* Stage e's record in b under a new sequence (0 when events are off);
  * call store__event_done with it once b is committed or dropped. */
 uint64_t store__event_add(struct store *s, struct idx_batch *b,

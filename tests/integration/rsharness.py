@@ -360,6 +360,7 @@ class Server:
             self.write_config(config)
         self.port = None
         self.events_port = None     # its ZeroMQ PUB port (--events)
+        self.broker_port = None     # its consumer-group broker (--broker)
         self.proc = None
         self.starts = 0
         self.problems = []
@@ -378,6 +379,21 @@ class Server:
     def events_endpoint(self):
         """Where the server publishes events (ZeroMQ PUB)."""
         return 'tcp://127.0.0.1:%d' % self.events_port
+
+    def _config_broker(self):
+        """The broker endpoint the test's own config sets, or None."""
+        if not self.config_path:
+            return None
+        with open(self.config_path) as f:
+            m = re.search(r'^\s*broker\s*=\s*(\S+)', f.read(), re.M)
+        return m.group(1) if m else None
+
+    @property
+    def broker_endpoint(self):
+        """Where its consumer-group broker listens (ZeroMQ ROUTER): the
+        test config's [events] broker, else a free port of its own."""
+        return self._config_broker() or \
+            'tcp://127.0.0.1:%d' % self.broker_port
 
     @property
     def hostport(self):
@@ -428,10 +444,13 @@ class Server:
             if self.starts == 0 or attempt > 0:
                 self.port = free_port()
                 self.events_port = free_port()
+                self.broker_port = free_port()
             cmd = [self.bin, 'server', '--data', self.data,
                    '--listen', self.hostport,
-                   '--events', self.events_endpoint] + \
-                self._config_args() + self.args
+                   '--events', self.events_endpoint]
+            if not self._config_broker():
+                cmd += ['--broker', self.broker_endpoint]
+            cmd += self._config_args() + self.args
             self.starts += 1
             self._log('start #%d: %s' % (self.starts, ' '.join(cmd)))
             logf = open(self.log_path, 'ab')
