@@ -22,6 +22,7 @@
  *       "object":{"key":URL-ENCODED KEY, "size":N, "eTag":ETAG,
  *                 "sequencer":16 HEX DIGITS, "userMetadata":{...}}},
  *     "roadstore":{"seq":N, "storageClass":CLASS, "zone":REGION,
+ *                  "timeNs":NANOSECONDS SINCE 1970 (eventTime, exact),
  *                  "append":{"oldLength":A, "newLength":B}}}]}
  *
  * eventName is one of ObjectCreated:Put, ObjectCreated:Copy,

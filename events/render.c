@@ -83,8 +83,8 @@ int ev_render(char **msg_out, char **topic_out, uint64_t seq,
                                                  ? json_deep_copy(meta)
                                                  : json_object());
 
-    rs = json_pack("{s:I, s:s}", "seq", (json_int_t)seq, "zone",
-                   region ? region : "");
+    rs = json_pack("{s:I, s:s, s:O}", "seq", (json_int_t)seq, "zone",
+                   region ? region : "", "timeNs", json_object_get(r, "t"));
     if (*jstr(r, "c"))
         json_object_set_new(rs, "storageClass", json_string(jstr(r, "c")));
     a = json_object_get(r, "a");

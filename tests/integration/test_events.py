@@ -295,6 +295,11 @@ class EventChecks:
         rs = rec['roadstore']
         eq(rs['seq'], int(o['sequencer'], 16), 'roadstore.seq')
         eq(rs['zone'], H.REGION, 'roadstore.zone')
+        # timeNs is eventTime to the nanosecond
+        ms = int(datetime.datetime.strptime(
+            rec['eventTime'], '%Y-%m-%dT%H:%M:%S.%fZ').replace(
+                tzinfo=datetime.timezone.utc).timestamp() * 1000 + 0.5)
+        eq(rs['timeNs'] // 1000000, ms, 'roadstore.timeNs')
         eq(o['userMetadata'], e['meta'], 'userMetadata')
         if e['name'] == 'ObjectRemoved:Delete':
             self.assertNotIn('eTag', o, what)
