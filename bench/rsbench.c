@@ -11,6 +11,10 @@
  * every byte it receives (--verify).
  *
  *   rsbench put|get|mixed [options]      run a load
+ *   rsbench append [options]             appends (PUT ?append&position=N)
+ *                                        to --objects K objects, one in
+ *                                        flight per object, each object's
+ *                                        appends in order
  *   rsbench genfiles --dir DIR [options] write the same objects as files
  *   rsbench fsyncfiles --dir DIR [options]
  *                                        the disk's own rate for durable
@@ -38,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -50,7 +55,10 @@
 #define KEY_MAX 1100
 #define MAX_ERRKINDS 64
 
-enum mode { MODE_PUT, MODE_GET, MODE_MIXED, MODE_GENFILES, MODE_FSYNCFILES };
+enum mode {
+	MODE_PUT, MODE_GET, MODE_MIXED, MODE_GENFILES, MODE_FSYNCFILES,
+	MODE_APPEND,
+};
 enum op { OP_PUT = 0, OP_GET = 1, OP_COUNT };
 static const char *const op_names[OP_COUNT] = { "put", "get" };
 
@@ -80,10 +88,14 @@ struct opts {
 	long timeout;      /* seconds per request, 0 none */
 	bool no_create;
 	bool quiet;
+	bool conc_set;     /* --concurrency given */
+	const char *lat_log; /* append: one line per append */
+	uint64_t max_appends; /* append: an object is done after this many */
 };
 
 struct err_kind {
-	int is_http; /* 1: HTTP status, 0: CURLcode, 2: verify */
+	int is_http; /* 1: HTTP status, 0: CURLcode, 2: verify,
+		      * 3: wrong x-amz-next-append-position */
 	long code;
 	uint64_t n;
 };
@@ -95,7 +107,10 @@ struct slot {
 	bool busy;
 	uint64_t idx;
 	uint64_t base;  /* offset of the object's first byte in the pattern */
+	uint64_t off;   /* object offset of the body's first byte (append) */
+	uint64_t len;   /* body length: sent (put, append) or expected (get) */
 	uint64_t pos;   /* bytes sent (put) or received (get) */
+	int64_t next_pos; /* x-amz-next-append-position of the answer, or -1 */
 	bool mismatch;
 	double t0;
 	char key[KEY_MAX];
@@ -118,6 +133,10 @@ static size_t g_nerrs;
 static uint64_t g_ok[OP_COUNT], g_err[OP_COUNT], g_bytes[OP_COUNT];
 static uint64_t g_verify_fail;
 static uint64_t g_rng;
+/* append: per object, its length (the next position) and the appends
+ * acknowledged so far; the --lat-log file */
+static uint64_t *g_app_len, *g_app_n;
+static FILE *g_latlog;
 
 /* ---------------------------------------------------------------- util */
 
@@ -343,12 +362,15 @@ static void make_key(char *out, size_t cap, uint64_t idx)
 	snprintf(out, cap, "%s%08" PRIu64, o.prefix, o.start + idx);
 }
 
-/* SHA-256 of an object's body, streamed through the pattern. */
-static void object_sha256(char out[65], uint64_t base, uint64_t size)
+/* SHA-256 of an object's bytes [from, from+size), streamed through the
+ * pattern. */
+static void object_sha256(char out[65], uint64_t base, uint64_t from,
+			  uint64_t size)
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-	for (uint64_t off = 0; off < size;) {
+	size += from;
+	for (uint64_t off = from; off < size;) {
 		size_t at = (size_t)((base + off) % PAT_LEN);
 		uint64_t n = size - off;
 		if (n > PAT_LEN)
@@ -508,6 +530,7 @@ static double pct_ms(const uint64_t *v, size_t n, double p)
 static const char *mode_name(void)
 {
 	return o.mode == MODE_PUT	? "put"
+	       : o.mode == MODE_APPEND	? "append"
 	       : o.mode == MODE_GET	? "get"
 	       : o.mode == MODE_FSYNCFILES ? "fsyncfiles"
 				       : "mixed";
@@ -532,8 +555,9 @@ static void report(double secs)
 	char sl[32];
 	size_label(sl, sizeof sl, o.size);
 	int first = o.mode == MODE_MIXED ? -1
-		    : (o.mode == MODE_PUT || o.mode == MODE_FSYNCFILES) ? 0
-									  : 1;
+		    : (o.mode == MODE_PUT || o.mode == MODE_FSYNCFILES ||
+		       o.mode == MODE_APPEND) ? 0
+					      : 1;
 	int last = o.mode == MODE_MIXED ? 1 : first;
 	for (int which = first; which <= last; which++) {
 		size_t n = 0;
@@ -553,7 +577,10 @@ static void report(double secs)
 		double mib = secs > 0 ? (double)bytes / secs / 1048576.0 : 0;
 		double p50 = pct_ms(v, n, 0.50), p99 = pct_ms(v, n, 0.99);
 		double mx = n ? (double)v[n - 1] / 1000.0 : 0;
-		const char *opn = which < 0 ? "all" : op_names[which];
+		const char *opn = which < 0 ? "all"
+				  : o.mode == MODE_APPEND ? "append"
+							  : op_names[which];
+		uint64_t vf = which == OP_PUT ? 0 : g_verify_fail;
 		printf("%-5s %-4s %s size=%s conc=%d ok=%" PRIu64 " err=%" PRIu64
 		       " verify_fail=%" PRIu64 " time=%.2fs  %.1f ops/s  "
 		       "%.2f MiB/s  p50=%.2fms p99=%.2fms max=%.2fms\n",
@@ -562,8 +589,7 @@ static void report(double secs)
 		       : o.plain		 ? "plain"
 						 : "sigv4",
 		       sl,
-		       o.concurrency, ok, err, which == OP_PUT ? 0 : g_verify_fail,
-		       secs, ops, mib, p50, p99, mx);
+		       o.concurrency, ok, err, vf, secs, ops, mib, p50, p99, mx);
 		printf("RSBENCH mode=%s op=%s auth=%s size=%" PRIu64 " conc=%d "
 		       "ok=%" PRIu64 " err=%" PRIu64 " verify_fail=%" PRIu64
 		       " verify=%d secs=%.3f ops_s=%.2f mib_s=%.3f p50_ms=%.3f "
@@ -573,8 +599,7 @@ static void report(double secs)
 		       : o.plain		 ? "plain"
 						 : "sigv4",
 		       o.size,
-		       o.concurrency, ok, err,
-		       which == OP_PUT ? 0 : g_verify_fail, o.verify ? 1 : 0,
+		       o.concurrency, ok, err, vf, o.verify ? 1 : 0,
 		       secs, ops, mib, p50, p99, mx);
 	}
 	for (size_t i = 0; i < g_nerrs; i++) {
@@ -586,8 +611,11 @@ static void report(double secs)
 			       g_errs[i].code,
 			       curl_easy_strerror((CURLcode)g_errs[i].code),
 			       g_errs[i].n);
-		else
+		else if (g_errs[i].is_http == 2)
 			printf("RSBENCH_ERR verify n=%" PRIu64 "\n", g_errs[i].n);
+		else
+			printf("RSBENCH_ERR next_position n=%" PRIu64 "\n",
+			       g_errs[i].n);
 	}
 	free(v);
 }
@@ -597,11 +625,11 @@ static void report(double secs)
 static size_t read_cb(char *buf, size_t sz, size_t nmemb, void *arg)
 {
 	struct slot *s = arg;
-	uint64_t left = o.size - s->pos;
+	uint64_t left = s->len - s->pos;
 	size_t n = sz * nmemb;
 	if (n > left)
 		n = (size_t)left;
-	pattern_fill((uint8_t *)buf, s->base, s->pos, n);
+	pattern_fill((uint8_t *)buf, s->base, s->off + s->pos, n);
 	s->pos += n;
 	return n;
 }
@@ -609,7 +637,7 @@ static size_t read_cb(char *buf, size_t sz, size_t nmemb, void *arg)
 static int seek_cb(void *arg, curl_off_t off, int origin)
 {
 	struct slot *s = arg;
-	if (origin != SEEK_SET || off < 0 || (uint64_t)off > o.size)
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > s->len)
 		return CURL_SEEKFUNC_CANTSEEK;
 	s->pos = (uint64_t)off;
 	return CURL_SEEKFUNC_OK;
@@ -630,11 +658,33 @@ static size_t write_cb(char *buf, size_t sz, size_t nmemb, void *arg)
 		return n;
 	}
 	if (o.verify && !s->mismatch) {
-		if (s->pos + n > o.size ||
+		if (s->pos + n > s->len ||
 		    !pattern_check((const uint8_t *)buf, s->base, s->pos, n))
 			s->mismatch = true;
 	}
 	s->pos += n;
+	return n;
+}
+
+/* append: the new length (200) or the current one (409) the server
+ * answers in x-amz-next-append-position. */
+static size_t header_cb(char *buf, size_t sz, size_t nmemb, void *arg)
+{
+	struct slot *s = arg;
+	size_t n = sz * nmemb;
+	static const char name[] = "x-amz-next-append-position:";
+	size_t nl = sizeof name - 1;
+	if (n > nl && !strncasecmp(buf, name, nl)) {
+		char v[32];
+		size_t vl = n - nl < sizeof v - 1 ? n - nl : sizeof v - 1;
+		memcpy(v, buf + nl, vl);
+		v[vl] = 0;
+		char *end;
+		errno = 0;
+		unsigned long long x = strtoull(v, &end, 10);
+		if (!errno && end != v && x <= INT64_MAX)
+			s->next_pos = (int64_t)x;
+	}
 	return n;
 }
 
@@ -646,8 +696,10 @@ static void amz_now(char out[17])
 	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
 }
 
-/* Build headers (and signature) for method on path (encoded). */
+/* Build headers (and signature) for method on path (encoded), query the
+ * canonical query string ("" if none). */
 static struct curl_slist *make_headers(const char *method, const char *path,
+				       const char *query,
 				       const char *payload_hash)
 {
 	struct curl_slist *l = NULL;
@@ -667,7 +719,7 @@ static struct curl_slist *make_headers(const char *method, const char *path,
 		{ "x-amz-content-sha256", payload_hash },
 		{ "x-amz-date", date },
 	};
-	sigv4_authorization(auth, sizeof auth, method, path, "", h, 3,
+	sigv4_authorization(auth, sizeof auth, method, path, query, h, 3,
 			    payload_hash, date, o.region, o.access_key,
 			    o.secret_key);
 	snprintf(line, sizeof line, "x-amz-content-sha256: %s", payload_hash);
@@ -683,12 +735,19 @@ static const char *const UNSIGNED = "UNSIGNED-PAYLOAD";
 static const char *const EMPTY_SHA =
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-static void slot_start(struct slot *s, enum op op, uint64_t idx, CURLM *multi)
+/* Prepare s's easy handle for op on object idx.  append mode: a PUT is
+ * the append of o.size bytes at the object's length (g_app_len), and a
+ * GET (the read-back of --verify) expects the whole object. */
+static void slot_setup(struct slot *s, enum op op, uint64_t idx)
 {
-	char path[KEY_MAX * 3 + 300], raw[KEY_MAX + 300];
+	char path[KEY_MAX * 3 + 300], raw[KEY_MAX + 300], query[64] = "";
+	bool append = o.mode == MODE_APPEND;
 	s->op = op;
 	s->idx = idx;
 	s->pos = 0;
+	s->off = append && op == OP_PUT ? g_app_len[idx] : 0;
+	s->len = append && op == OP_GET ? g_app_len[idx] : o.size;
+	s->next_pos = -1;
 	s->mismatch = false;
 	s->errlen = 0;
 	s->errbody[0] = 0;
@@ -697,7 +756,15 @@ static void slot_start(struct slot *s, enum op op, uint64_t idx, CURLM *multi)
 	s->base = object_base(s->key);
 	snprintf(raw, sizeof raw, "/%s/%s", o.bucket, s->key);
 	uri_encode(path, sizeof path, raw, true);
-	snprintf(s->url, sizeof s->url, "%s%s", g_base_url, path);
+	if (append && op == OP_PUT) {
+		/* canonical form of ?append&position=N: sorted, "append=" */
+		snprintf(query, sizeof query, "append=&position=%" PRIu64,
+			 s->off);
+		snprintf(s->url, sizeof s->url, "%s%s?append&position=%" PRIu64,
+			 g_base_url, path, s->off);
+	} else {
+		snprintf(s->url, sizeof s->url, "%s%s", g_base_url, path);
+	}
 
 	CURL *e = s->easy;
 	curl_easy_reset(e);
@@ -706,6 +773,10 @@ static void slot_start(struct slot *s, enum op op, uint64_t idx, CURLM *multi)
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->curlerr);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+	if (append) {
+		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+		curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+	}
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
@@ -716,7 +787,7 @@ static void slot_start(struct slot *s, enum op op, uint64_t idx, CURLM *multi)
 	const char *payload = UNSIGNED;
 	if (op == OP_PUT) {
 		if (o.signed_payload) {
-			object_sha256(ph, s->base, o.size);
+			object_sha256(ph, s->base, s->off, s->len);
 			payload = ph;
 		}
 		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
@@ -725,18 +796,23 @@ static void slot_start(struct slot *s, enum op op, uint64_t idx, CURLM *multi)
 		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, seek_cb);
 		curl_easy_setopt(e, CURLOPT_SEEKDATA, s);
 		curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
-				 (curl_off_t)o.size);
+				 (curl_off_t)s->len);
 		curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
 	} else if (o.signed_payload) {
 		payload = EMPTY_SHA;
 	}
 	curl_slist_free_all(s->hdrs);
-	s->hdrs = make_headers(op == OP_PUT ? "PUT" : "GET", path, payload);
+	s->hdrs = make_headers(op == OP_PUT ? "PUT" : "GET", path, query,
+			       payload);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->hdrs);
+}
 
+static void slot_start(struct slot *s, enum op op, uint64_t idx, CURLM *multi)
+{
+	slot_setup(s, op, idx);
 	s->busy = true;
 	s->t0 = now_s();
-	curl_multi_add_handle(multi, e);
+	curl_multi_add_handle(multi, s->easy);
 }
 
 static void slot_done(struct slot *s, CURLcode res, CURLM *multi)
@@ -746,8 +822,16 @@ static void slot_done(struct slot *s, CURLcode res, CURLM *multi)
 	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_multi_remove_handle(multi, s->easy);
 	s->busy = false;
-	const char *m = op_names[s->op];
+	const char *m = o.mode == MODE_APPEND ? "append" : op_names[s->op];
+	bool append = o.mode == MODE_APPEND && s->op == OP_PUT;
 
+	/* append: a 409 (or any answer with the header) tells the object's
+	 * length; continue from there */
+	if (append && (res != CURLE_OK || code < 200 || code > 299) &&
+	    s->next_pos >= 0) {
+		g_app_len[s->idx] = (uint64_t)s->next_pos;
+		g_app_n[s->idx] = (uint64_t)s->next_pos / (o.size ? o.size : 1);
+	}
 	if (res != CURLE_OK) {
 		g_err[s->op]++;
 		if (record_error(0, res))
@@ -768,6 +852,19 @@ static void slot_done(struct slot *s, CURLcode res, CURLM *multi)
 		}
 		return;
 	}
+	if (append && s->next_pos != (int64_t)(s->off + s->len)) {
+		g_err[s->op]++;
+		if (record_error(3, 0))
+			fprintf(stderr,
+				"rsbench: append %s: HTTP %ld but "
+				"x-amz-next-append-position %" PRId64
+				" (expected %" PRIu64 ")\n",
+				s->url, code, s->next_pos, s->off + s->len);
+		g_app_len[s->idx] = s->next_pos >= 0 ? (uint64_t)s->next_pos
+						     : s->off + s->len;
+		g_app_n[s->idx]++;
+		return;
+	}
 	if (s->op == OP_GET && o.verify &&
 	    (s->mismatch || s->pos != o.size)) {
 		g_err[s->op]++;
@@ -784,6 +881,65 @@ static void slot_done(struct slot *s, CURLcode res, CURLM *multi)
 	g_ok[s->op]++;
 	g_bytes[s->op] += o.size;
 	record_latency(s->op, t);
+	if (append) {
+		g_app_len[s->idx] = s->off + s->len;
+		g_app_n[s->idx]++;
+		if (g_latlog)
+			fprintf(g_latlog, "%" PRIu64 " %" PRIu64 "\n",
+				g_app_n[s->idx], (uint64_t)(t * 1e6));
+	}
+}
+
+/*
+ * append --verify: GET every object once the appends are done and check
+ * its length (the sum of the acknowledged appends, as the last
+ * x-amz-next-append-position said) and every byte.  Not timed, and done
+ * after the report (flushed), so a caller reading the output sees the
+ * timed part end at the RSBENCH line; the result is its own line
+ * "RSBENCH_VERIFY objects=K bytes=B wrong=W", and W > 0 makes the exit
+ * status 1.
+ */
+static void append_readback(void)
+{
+	struct slot s;
+	memset(&s, 0, sizeof s);
+	s.easy = curl_easy_init();
+	if (!s.easy)
+		die("%s", "curl_easy_init failed");
+	uint64_t bytes = 0, bad = 0, nobj = 0;
+	for (uint64_t i = 0; i < o.objects; i++) {
+		if (!g_app_n[i])
+			continue;
+		nobj++;
+		slot_setup(&s, OP_GET, i);
+		CURLcode rc = curl_easy_perform(s.easy);
+		long code = 0;
+		curl_easy_getinfo(s.easy, CURLINFO_RESPONSE_CODE, &code);
+		if (rc == CURLE_OK && code >= 200 && code <= 299 &&
+		    !s.mismatch && s.pos == s.len) {
+			bytes += s.pos;
+			continue;
+		}
+		bad++;
+		g_verify_fail++;
+		record_error(2, 0);
+		fprintf(stderr,
+			"rsbench: append --verify %s: %s (HTTP %ld, %s, got %" PRIu64
+			" of %" PRIu64 " bytes)\n",
+			s.url, rc == CURLE_OK ? "WRONG DATA" : "failed", code,
+			rc != CURLE_OK	? curl_easy_strerror(rc)
+			: s.mismatch	? "content differs"
+					: "length differs",
+			s.pos, s.len);
+	}
+	curl_easy_cleanup(s.easy);
+	curl_slist_free_all(s.hdrs);
+	printf("append verify: %" PRIu64 " objects read back, %" PRIu64
+	       " bytes checked, %" PRIu64 " wrong\n",
+	       nobj, bytes, bad);
+	printf("RSBENCH_VERIFY objects=%" PRIu64 " bytes=%" PRIu64
+	       " wrong=%" PRIu64 "\n",
+	       nobj, bytes, bad);
 }
 
 static uint64_t rng_below(uint64_t n)
@@ -817,14 +973,29 @@ static int run_load(void)
 			if (!o.count && now_s() >= deadline)
 				stop = true;
 		}
+		if (!stop && o.mode == MODE_APPEND && o.max_appends) {
+			/* every object has all its appends: done */
+			uint64_t full = 0;
+			for (uint64_t k = 0; k < o.objects; k++)
+				full += g_app_n[k] >= o.max_appends;
+			if (full == o.objects)
+				stop = true;
+		}
 		for (int i = 0; i < o.concurrency && !stop; i++) {
 			if (slots[i].busy)
+				continue;
+			if (o.mode == MODE_APPEND && o.max_appends &&
+			    g_app_n[i] >= o.max_appends)
 				continue;
 			enum op op;
 			uint64_t idx;
 			if (o.mode == MODE_PUT) {
 				op = OP_PUT;
 				idx = next_seq++;
+			} else if (o.mode == MODE_APPEND) {
+				/* slot i appends to object i, one at a time */
+				op = OP_PUT;
+				idx = (uint64_t)i;
 			} else {
 				op = OP_GET;
 				if (o.mode == MODE_MIXED &&
@@ -870,7 +1041,12 @@ static int run_load(void)
 	curl_multi_cleanup(multi);
 
 	report(secs);
-	return (g_err[OP_PUT] + g_err[OP_GET]) ? 1 : 0;
+	fflush(stdout);
+	if (o.mode == MODE_APPEND && o.verify) {
+		append_readback();
+		fflush(stdout);
+	}
+	return (g_err[OP_PUT] + g_err[OP_GET] + g_verify_fail) ? 1 : 0;
 }
 
 /* PUT /bucket; 200 or BucketAlreadyOwnedByYou is fine. */
@@ -889,7 +1065,7 @@ static int create_bucket(void)
 	curl_easy_setopt(s.easy, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(s.easy, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(s.easy, CURLOPT_ERRORBUFFER, s.curlerr);
-	struct curl_slist *h = make_headers("PUT", path,
+	struct curl_slist *h = make_headers("PUT", path, "",
 					    o.signed_payload ? EMPTY_SHA
 							     : UNSIGNED);
 	curl_easy_setopt(s.easy, CURLOPT_HTTPHEADER, h);
@@ -1112,6 +1288,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: rsbench put|get|mixed [options]\n"
+"       rsbench append [--objects K --size S --duration S|--count N\n"
+"                      --lat-log F --max-appends N --verify]\n"
 "       rsbench genfiles --dir DIR [--bucket B --prefix P --size S --count N]\n"
 "       rsbench fsyncfiles --dir DIR [--size S --concurrency N --duration S|--count N --fanout D]\n"
 "       rsbench --selftest\n"
@@ -1120,14 +1298,18 @@ static void usage(FILE *f)
 "  --bucket NAME         bucket (created unless --no-create or --plain)\n"
 "  --prefix P            key prefix (default rsbench/); keys are P%%08d\n"
 "  --size S              object size: 4K, 64K, 1M, 128M ... (default 4K)\n"
-"  --concurrency N       transfers in flight (default 1)\n"
-"  --count N             number of operations\n"
+"  --concurrency N       transfers in flight (default 1; append: must equal\n"
+"                        --objects, and is set to it when not given)\n"
+"  --count N             number of operations (append: in all, not per object)\n"
 "  --duration SECS       run for SECS instead of --count (default 10)\n"
-"  --objects N           key space for get/mixed (default --count)\n"
+"  --objects N           key space for get/mixed (default --count);\n"
+"                        append: objects appended to (default 1)\n"
 "  --start N             first key index: keys are P%%08d of N, N+1, ... (default 0)\n"
 "  --random | --seq      get key order (default random)\n"
 "  --read-pct P          mixed: percentage of GETs (default 50)\n"
-"  --verify              GET: check every byte and the length\n"
+"  --verify              GET: check every byte and the length; append: after\n"
+"                        the report GET every object, check its length and\n"
+"                        bytes (line RSBENCH_VERIFY objects= bytes= wrong=)\n"
 "  --seed N              body pattern seed (default 1)\n"
 "  --access-key K        default $ROADSTORE_ACCESS_KEY\n"
 "  --secret-key S        default $ROADSTORE_SECRET_KEY\n"
@@ -1139,7 +1321,18 @@ static void usage(FILE *f)
 "  --no-create           do not create the bucket\n"
 "  --dir DIR             genfiles: root directory (files at DIR/BUCKET/KEY);\n"
 "                        fsyncfiles: files at DIR/NN/KEY ('/' in KEY as '_')\n"
-"  --fanout D            fsyncfiles: number of directories NN (default 256)\n");
+"  --fanout D            fsyncfiles: number of directories NN (default 256)\n"
+"  --lat-log FILE        append: one line per acknowledged append, \"<append\n"
+"                        number within its object, from 1> <latency us>\"\n"
+"  --max-appends N       append: an object with N acknowledged appends takes no\n"
+"                        more (roadstore's [append] max_appends); the run ends\n"
+"                        when all objects have N (default 0: no limit)\n"
+"append: PUT /BUCKET/KEY?append&position=N of --size bytes to each of the\n"
+"  --objects keys P%%08d (new or empty keys), one append in flight per object,\n"
+"  N = the object's length so far (a 409 resynchronises N from\n"
+"  x-amz-next-append-position); the body is the object's pattern at its\n"
+"  offset, so the whole object reads back as a put of its length would;\n"
+"  an answer whose x-amz-next-append-position is not N + size is an error\n");
 }
 
 int main(int argc, char **argv)
@@ -1149,7 +1342,7 @@ int main(int argc, char **argv)
 		O_DURATION, O_OBJECTS, O_RANDOM, O_SEQ, O_READPCT, O_VERIFY,
 		O_SEED, O_AK, O_SK, O_REGION, O_SIGNED, O_PLAIN, O_EXPECT,
 		O_NOEXPECT, O_TIMEOUT, O_NOCREATE, O_DIR, O_SELFTEST, O_HELP,
-		O_START, O_FANOUT,
+		O_START, O_FANOUT, O_LATLOG, O_MAXAPP,
 	};
 	static const struct option lo[] = {
 		{ "endpoint", 1, 0, O_ENDPOINT }, { "bucket", 1, 0, O_BUCKET },
@@ -1165,7 +1358,8 @@ int main(int argc, char **argv)
 		{ "timeout", 1, 0, O_TIMEOUT }, { "no-create", 0, 0, O_NOCREATE },
 		{ "dir", 1, 0, O_DIR }, { "selftest", 0, 0, O_SELFTEST },
 		{ "help", 0, 0, O_HELP }, { "start", 1, 0, O_START },
-		{ "fanout", 1, 0, O_FANOUT }, { 0, 0, 0, 0 },
+		{ "fanout", 1, 0, O_FANOUT }, { "lat-log", 1, 0, O_LATLOG },
+		{ "max-appends", 1, 0, O_MAXAPP }, { 0, 0, 0, 0 },
 	};
 	o.endpoint = "http://127.0.0.1:9000";
 	o.bucket = "rsbench";
@@ -1189,7 +1383,10 @@ int main(int argc, char **argv)
 		case O_BUCKET: o.bucket = optarg; break;
 		case O_PREFIX: o.prefix = optarg; break;
 		case O_SIZE: o.size = parse_size(optarg); break;
-		case O_CONC: o.concurrency = atoi(optarg); break;
+		case O_CONC:
+			o.concurrency = atoi(optarg);
+			o.conc_set = true;
+			break;
 		case O_COUNT: o.count = strtoull(optarg, NULL, 10); break;
 		case O_DURATION: o.duration = atof(optarg); break;
 		case O_OBJECTS: o.objects = strtoull(optarg, NULL, 10); break;
@@ -1210,6 +1407,8 @@ int main(int argc, char **argv)
 		case O_DIR: o.dir = optarg; break;
 		case O_START: o.start = strtoull(optarg, NULL, 10); break;
 		case O_FANOUT: o.fanout = atoi(optarg); break;
+		case O_LATLOG: o.lat_log = optarg; break;
+		case O_MAXAPP: o.max_appends = strtoull(optarg, NULL, 10); break;
 		case O_SELFTEST: return selftest();
 		case 'h':
 		case O_HELP: usage(stdout); return 0;
@@ -1231,11 +1430,24 @@ int main(int argc, char **argv)
 		o.mode = MODE_GENFILES;
 	else if (!strcmp(m, "fsyncfiles"))
 		o.mode = MODE_FSYNCFILES;
+	else if (!strcmp(m, "append"))
+		o.mode = MODE_APPEND;
 	else if (!strcmp(m, "selftest"))
 		return selftest();
 	else
 		die("unknown mode '%s'", m);
 
+	if (o.mode == MODE_APPEND) {
+		if (!o.objects)
+			o.objects = 1;
+		if (!o.conc_set)
+			o.concurrency = (int)(o.objects < 4096 ? o.objects : 4096);
+		if ((uint64_t)o.concurrency != o.objects)
+			die("%s", "append: --concurrency must equal --objects "
+				  "(one append in flight per object)");
+	} else if (o.lat_log) {
+		die("%s", "--lat-log is for append");
+	}
 	if (o.concurrency < 1 || o.concurrency > 4096)
 		die("%s", "--concurrency must be 1..4096");
 	if (o.read_pct < 0 || o.read_pct > 100)
@@ -1257,6 +1469,18 @@ int main(int argc, char **argv)
 	}
 	if ((o.mode == MODE_GET || o.mode == MODE_MIXED) && !o.objects)
 		die("%s", "get/mixed need --objects N (or --count N)");
+	if (o.mode == MODE_APPEND) {
+		g_app_len = calloc(o.objects, sizeof *g_app_len);
+		g_app_n = calloc(o.objects, sizeof *g_app_n);
+		if (!g_app_len || !g_app_n)
+			die("%s", "out of memory");
+		if (o.lat_log) {
+			g_latlog = fopen(o.lat_log, "w");
+			if (!g_latlog)
+				die("cannot create %s", o.lat_log);
+			setvbuf(g_latlog, NULL, _IOFBF, 1 << 20);
+		}
+	}
 	if (!o.plain && (!o.access_key || !o.secret_key))
 		die("%s", "no credentials: set ROADSTORE_ACCESS_KEY/"
 			  "ROADSTORE_SECRET_KEY or --access-key/--secret-key "
@@ -1281,5 +1505,9 @@ int main(int argc, char **argv)
 		return 1;
 	int rc = run_load();
 	curl_global_cleanup();
+	if (g_latlog && fclose(g_latlog)) {
+		fprintf(stderr, "rsbench: writing %s failed\n", o.lat_log);
+		rc = rc ? rc : 1;
+	}
 	return rc;
 }

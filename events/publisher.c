@@ -7,6 +7,9 @@
  *
  * It starts at the outbox head of the moment it starts: PUB subscribers
  * are live listeners (events.h), so there is nobody to send the past to.
+ * The socket is an XPUB, so the thread sees subscriptions come and go: an
+ * event no subscriber's topic prefix matches is not even rendered (the
+ * S3 message costs more CPU to build than the PUT's own index write).
  * The ZeroMQ socket is used by this thread only (ZeroMQ sockets are not
  * thread-safe); the send never blocks (a slow subscriber's queue is
  * bounded by the high-water mark, past which PUB drops for it alone).
@@ -21,6 +24,7 @@
 
 #define PRUNE_EVERY_NS (60LL * 1000000000LL)
 #define BATCH 512
+#define SUBS_MAX 256
 
 struct ev_publisher {
     struct store *s;
@@ -31,7 +35,61 @@ struct ev_publisher {
     atomic_bool stop;
     uint64_t cursor;             /* last sequence published */
     atomic_uint_fast64_t published, pruned, cursor_pub;
+    /* Topic prefixes someone subscribes to (XPUB tells the first
+     * subscription of a prefix and the last unsubscription). */
+    char *subs[SUBS_MAX];
+    size_t nsubs;
 };
+
+/* Take the subscription messages queued on the XPUB socket. */
+static void subs_update(struct ev_publisher *p)
+{
+    char buf[512];
+    int n;
+
+    while ((n = zmq_recv(p->pub, buf, sizeof buf - 1, ZMQ_DONTWAIT)) > 0) {
+        size_t i;
+        if (n > (int)sizeof buf - 1)
+            n = (int)sizeof buf - 1;
+        buf[n] = '\0';
+        for (i = 0; i < p->nsubs; i++)
+            if (!strcmp(p->subs[i], buf + 1))
+                break;
+        if (buf[0] == 1 && i == p->nsubs && p->nsubs < SUBS_MAX) {
+            p->subs[p->nsubs++] = rs_xstrdup(buf + 1);
+        } else if (buf[0] == 0 && i < p->nsubs) {
+            free(p->subs[i]);
+            p->subs[i] = p->subs[--p->nsubs];
+        }
+    }
+}
+
+/* Does anyone subscribe to a prefix of bucket/name? */
+static bool wanted(const struct ev_publisher *p, const char *json,
+                   size_t len)
+{
+    char topic[160];
+    const char *b = memmem(json, len, "\"b\":\"", 5);
+    const char *n = memmem(json, len, "\"n\":\"", 5);
+    size_t bl, nl;
+
+    if (p->nsubs == 0)
+        return false;
+    if (!b || !n)
+        return true;             /* let the renderer judge it */
+    b += 5;
+    n += 5;
+    bl = strcspn(b, "\"");
+    nl = strcspn(n, "\"");
+    if (bl + nl + 2 > sizeof topic)
+        return true;
+    /* bucket names and event names have no escapes */
+    snprintf(topic, sizeof topic, "%.*s/%.*s", (int)bl, b, (int)nl, n);
+    for (size_t i = 0; i < p->nsubs; i++)
+        if (!strncmp(topic, p->subs[i], strlen(p->subs[i])))
+            return true;
+    return false;
+}
 
 struct send_arg {
     struct ev_publisher *p;
@@ -44,6 +102,8 @@ static int send_one(void *arg, uint64_t seq, const char *json, size_t len)
     char *msg, *topic;
 
     a->last = seq;
+    if (!wanted(a->p, json, len))
+        return 0;
     if (ev_render(&msg, &topic, seq, json, len, a->p->region) != RS_OK) {
         rs_warn("events: outbox record %llu skipped: %s",
                 (unsigned long long)seq, rs_err_msg());
@@ -118,6 +178,7 @@ static void *pub_main(void *arg)
     while (!atomic_load(&p->stop)) {
         uint64_t head = store_events_wait(p->s, p->cursor, 200);
 
+        subs_update(p);
         while (head > p->cursor && !atomic_load(&p->stop)) {
             struct send_arg a = {p, p->cursor};
             if (store_events_read(p->s, p->cursor, head, BATCH, send_one,
@@ -153,7 +214,7 @@ int ev_publisher_start(struct ev_publisher **out, struct store *s,
     p->region = rs_xstrdup(cfg->region ? cfg->region : "");
     p->retention = cfg->events_retention > 0 ? cfg->events_retention : 86400;
     p->zctx = zmq_ctx_new();
-    p->pub = p->zctx ? zmq_socket(p->zctx, ZMQ_PUB) : NULL;
+    p->pub = p->zctx ? zmq_socket(p->zctx, ZMQ_XPUB) : NULL;
     if (!p->pub)
         goto zfail;
     zmq_setsockopt(p->pub, ZMQ_LINGER, &linger, sizeof linger);
@@ -194,6 +255,8 @@ void ev_publisher_stop(struct ev_publisher *p)
     pthread_join(p->thread, NULL);
     zmq_close(p->pub);
     zmq_ctx_term(p->zctx);
+    for (size_t i = 0; i < p->nsubs; i++)
+        free(p->subs[i]);
     free(p->region);
     free(p);
 }

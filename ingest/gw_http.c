@@ -431,6 +431,7 @@ static enum s3_errcode body_begin(struct s3_req *r)
             o.header_cksum_value = v;
         }
     }
+    o.no_md5 = (r->op->flags & S3_OP_NO_MD5) != 0;
     e = s3_payload_new(r->a, &r->payload, &o, &msg);
     if (e)
         return s3_fail(r, e, msg);

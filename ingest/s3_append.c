@@ -155,6 +155,7 @@ static enum s3_errcode append_execute(struct s3_req *r)
 }
 
 const struct s3_op s3_op_append_object = {
-    "AppendObject", S3_OP_WRITE | S3_OP_BODY_STREAM, append_authorize,
+    "AppendObject", S3_OP_WRITE | S3_OP_BODY_STREAM | S3_OP_NO_MD5,
+    append_authorize,
     append_begin, append_execute,
 };

@@ -268,6 +268,8 @@ struct s3_payload_opts {
                                         x-amz-checksum-algorithm or NULL */
     enum s3_cksum header_cksum;      /* x-amz-checksum-<alg> header sent */
     const char *header_cksum_value;  /* its base64 value */
+    bool no_md5;                     /* MD5 only to check a Content-MD5
+                                        (s3_payload_md5 then gives zeros) */
 };
 
 /* Allocated in the arena; S3E_INVALID_DIGEST for a malformed Content-MD5,
@@ -387,6 +389,9 @@ enum s3_op_flags {
     S3_OP_BODY_STREAM = 2,  /* body streamed to r->writer via payload */
     S3_OP_BODY_BUFFER = 4,  /* body buffered into r->body (XML) */
     S3_OP_NO_BUCKET = 8,    /* does not load the bucket record */
+    S3_OP_NO_MD5 = 16,      /* no use for the body's MD5 (an append's
+                               ETag is not one): computed only to check
+                               a Content-MD5 */
     S3_OP_OBJECT_CHECKSUM = 16, /* x-amz-checksum-* headers describe the
                                    whole object, not this request's body
                                    (CompleteMultipartUpload) */

@@ -319,8 +319,10 @@ enum s3_errcode s3_payload_new(struct rs_arena *a, struct s3_payload **out,
         p->ck_alg = sdk_alg; /* computed and returned even without value */
     }
 
-    rs_md5_init(&p->md5);
-    p->md5_live = true;
+    if (!o->no_md5 || p->have_content_md5) {
+        rs_md5_init(&p->md5);
+        p->md5_live = true;
+    }
     if (p->mode == S3_PAYLOAD_SIGNED && o->auth) {
         rs_sha256_init(&p->body_sha);
         p->body_sha_live = true;
@@ -363,7 +365,8 @@ static enum s3_errcode deliver(struct s3_payload *p, const char *d, size_t n,
 
     if (n == 0)
         return S3E_NONE;
-    rs_md5_update(&p->md5, d, n);
+    if (p->md5_live)
+        rs_md5_update(&p->md5, d, n);
     if (p->body_sha_live)
         rs_sha256_update(&p->body_sha, d, n);
     if (p->chunk_sha_live)
@@ -829,7 +832,8 @@ enum s3_errcode s3_payload_finish(struct s3_payload *p, const char **msg_out)
                                         cksum_info[p->ck_alg].header),
                        msg_out);
 
-    rs_md5_final(&p->md5, p->md5_out);
+    if (p->md5_live)
+        rs_md5_final(&p->md5, p->md5_out);
     p->md5_live = false;
     cksum_finish(p);
     p->finished = true;

@@ -92,6 +92,7 @@ Run by hand:
 """
 
 import base64
+import hashlib
 import http.client
 import os
 import random
@@ -575,6 +576,25 @@ class AppendProtocolTest(AppendChecks, ServerTestCase):
                 self.assertRejected(r, 400, 'InvalidWriteOffset', len(have),
                                     'offset %d' % pos)
                 self.assertContent(self.b, key, have)
+
+    def test_content_md5_is_checked(self):
+        # The append's MD5 is computed only to check a Content-MD5: a wrong
+        # one is 400 BadDigest and appends nothing, a right one appends.
+        b = self.b
+        have = self.append_ok(b, 'md5', b'', b'first part')
+        body = rand_bytes(70001, seed='md5')
+        good = base64.b64encode(hashlib.md5(body).digest()).decode()
+        bad = base64.b64encode(hashlib.md5(b'other').digest()).decode()
+        for form in FORMS:
+            with self.subTest(form=form):
+                r = self.append(form, b, 'md5', body, len(have),
+                                headers={'Content-MD5': bad})
+                self.assertResp(r, 400, 'BadDigest', what=form)
+                self.assertContent(b, 'md5', have)
+        r = self.append('rgw', b, 'md5', body, len(have),
+                        headers={'Content-MD5': good})
+        self.assertResp(r, 200, what='right Content-MD5')
+        self.assertContent(b, 'md5', have + body)
 
     def test_aws_form_empty_body_is_invalid_request(self):
         key = 'empty-body'
