@@ -17,7 +17,8 @@
  *   roadstore events stats [--data DIR | --config FILE] [--endpoint URL]
  *       each consumer group: cursor, lag (events committed above the
  *       cursor), workers, events in flight, delivered / acknowledged /
- *       delivered again / dead-lettered, as JSON;
+ *       delivered again / dead-lettered, acknowledged and delivered per
+ *       second over the last second, and each webhook target, as JSON;
  *   roadstore events dlq [--group G] [--data DIR] [--endpoint URL]
  *       the events a group gave up on (after [events] max_attempts), as
  *       JSON.
@@ -190,9 +191,13 @@ static int cmd_state(struct rs_config *cfg, const struct main_opts *mo,
 
     snprintf(path, sizeof path, "/_roadstore/admin/events/%s",
              dlq ? "dlq" : "stats");
-    if (mo->endpoint)
-        return rs_main_remote_call(mo->endpoint, cfg, false, "GET", path,
-                                   &param, group ? 1 : 0) ? 1 : 0;
+    if (mo->endpoint) {
+        rc = rs_main_remote_call(mo->endpoint, cfg, false, "GET", path,
+                                 &param, group ? 1 : 0);
+        if (rc)
+            fprintf(stderr, "roadstore: %s\n", rs_err_msg());
+        return rc ? 1 : 0;
+    }
     rc = store_open(&s, cfg);
     if (rc == RS_EBUSY &&
         rs_main_running_endpoint(cfg, endpoint, sizeof endpoint) == RS_OK) {

@@ -86,6 +86,10 @@ struct group {
     uint64_t delivered, acked, redelivered, dead;
     uint64_t st_cursor, st_saved;
     size_t st_workers, st_inflight;
+    /* rates over the last second or so (events/s) */
+    double st_ack_rate, st_delivery_rate;
+    uint64_t rate_acked, rate_delivered;
+    int64_t rate_at;
 };
 
 struct ev_broker {
@@ -782,6 +786,17 @@ static void *broker_main(void *arg)
             g->st_cursor = g->cursor;
             g->st_workers = nw;
             g->st_inflight = inflight;
+            if (now - g->rate_at >= 1000000000LL) {
+                double dt = g->rate_at ? (double)(now - g->rate_at) / 1e9 : 0;
+                if (dt > 0) {
+                    g->st_ack_rate = (double)(g->acked - g->rate_acked) / dt;
+                    g->st_delivery_rate =
+                        (double)(g->delivered - g->rate_delivered) / dt;
+                }
+                g->rate_acked = g->acked;
+                g->rate_delivered = g->delivered;
+                g->rate_at = now;
+            }
             pthread_mutex_unlock(&b->lock);
         }
     }
@@ -895,7 +910,7 @@ char *ev_broker_stats_json(struct ev_broker *b)
         for (struct group *g = b->groups; g; g = g->next)
             json_array_append_new(
                 arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                               "s:I, s:I}",
+                               "s:I, s:I, s:f, s:f}",
                                "group", g->name, "cursor",
                                (json_int_t)g->st_cursor, "lag",
                                (json_int_t)(head - g->st_cursor), "workers",
@@ -905,7 +920,9 @@ char *ev_broker_stats_json(struct ev_broker *b)
                                (json_int_t)g->acked, "redelivered",
                                (json_int_t)g->redelivered, "dead_lettered",
                                (json_int_t)g->dead, "saved_cursor",
-                               (json_int_t)g->st_saved));
+                               (json_int_t)g->st_saved, "acked_per_s",
+                               g->st_ack_rate, "delivered_per_s",
+                               g->st_delivery_rate));
         pthread_mutex_unlock(&b->lock);
     }
     root = json_pack("{s:I, s:o}", "head", (json_int_t)head, "groups", arr);

@@ -149,7 +149,8 @@ int ev_broker_start(struct ev_broker **out, struct store *s,
                     const struct rs_config *cfg);
 void ev_broker_stop(struct ev_broker *b); /* NULL does nothing */
 /* {"head":N, "groups":[{"group","cursor","lag","workers","inflight",
- *  "delivered","acked","redelivered","dead_lettered","saved_cursor"}]},
+ *  "delivered","acked","redelivered","dead_lettered","saved_cursor",
+ *  "acked_per_s","delivered_per_s" (over the last second)}]},
  * malloc'ed. */
 char *ev_broker_stats_json(struct ev_broker *b);
 /* Lowest durable cursor of all groups (UINT64_MAX: none). */
