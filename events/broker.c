@@ -74,6 +74,8 @@ struct group {
     struct group *next;
     char name[80];
     struct filter f;
+    bool by_rules;                   /* created for a notification target:
+                                        without rules it takes nothing */
     uint64_t cursor;                 /* done up to here */
     uint64_t next_seq;               /* first not read into the window */
     uint64_t saved_cursor;
@@ -227,9 +229,9 @@ static bool filter_match(const struct filter *f, const char *bucket,
 /* Write the group record: {"v":1, "filter":{...}, "cursor":N}. */
 static void group_save(struct ev_broker *b, struct group *g, bool sync)
 {
-    json_t *j = json_pack("{s:i, s:o, s:I}", "v", 1, "filter",
+    json_t *j = json_pack("{s:i, s:o, s:I, s:b}", "v", 1, "filter",
                           filter_json(&g->f), "cursor",
-                          (json_int_t)g->cursor);
+                          (json_int_t)g->cursor, "notify", g->by_rules);
     char *s = json_dumps(j, JSON_COMPACT);
 
     if (!s || store_events_group_put(b->s, g->name, s, sync) != RS_OK)
@@ -285,6 +287,7 @@ static int load_group(void *arg, const char *name, const char *json,
     }
     g = group_new(b, name);
     filter_parse(&g->f, json_object_get(j, "filter"));
+    g->by_rules = json_is_true(json_object_get(j, "notify"));
     g->cursor = g->saved_cursor = g->st_cursor = g->st_saved =
         (uint64_t)json_integer_value(json_object_get(j, "cursor"));
     g->next_seq = g->cursor + 1;
@@ -332,7 +335,7 @@ static bool group_match(struct ev_broker *b, const struct group *g,
     bool notified = ev_rules_has_target(b->rules, EV_TARGET_ZMQ, g->name);
 
     if (!g->f.set && !notified)
-        return true;
+        return !g->by_rules;         /* a worker that asked for everything */
     if (g->f.set && filter_match(&g->f, bucket, key, name))
         return true;
     return notified && ev_rules_match(b->rules, EV_TARGET_ZMQ, g->name,
@@ -359,6 +362,7 @@ static void rules_refresh(struct ev_broker *b)
         if (group_find(b, names[i]))
             continue;
         g = group_new(b, names[i]);
+        g->by_rules = true;
         g->cursor = g->st_cursor = since[i];
         g->next_seq = since[i] + 1;
         group_save(b, g, true);
@@ -643,6 +647,10 @@ static void on_hello(struct ev_broker *b, const void *id, size_t idlen,
     }
     if ((w = worker_find(b, id, idlen, &og)) != NULL)
         worker_drop(og, w);          /* a second HELLO: start over */
+    /* A group a notification configuration names is created by the rules
+     * (from where the configuration was written), not by its first
+     * worker. */
+    rules_refresh(b);
     if (!(g = group_find(b, f[1]))) {
         g = group_new(b, f[1]);
         g->cursor = store_events_head(b->s);
@@ -768,8 +776,10 @@ static void *broker_main(void *arg)
                     break;
                 on_message(b);
             }
-        rules_refresh(b);
+        /* The head first, the rules second: a configuration change that
+         * came before an event up to head is then in the rules. */
         head = store_events_head(b->s);
+        rules_refresh(b);
         now = rs_mono_ns();
         for (struct group *g = b->groups; g; g = g->next) {
             size_t nw = 0, inflight = 0;

@@ -61,8 +61,8 @@ static int load_bucket(void *arg, const char *bucket, const char *json,
     struct ev_rules *rs = arg;
     json_error_t err;
     json_t *doc = json_loadb(json, len, 0, &err), *rule, *ev;
-    uint64_t since = (uint64_t)json_integer_value(json_object_get(doc,
-                                                                  "since"));
+    uint64_t doc_since = (uint64_t)json_integer_value(
+        json_object_get(doc, "since"));
     size_t i, j;
 
     json_array_foreach(json_object_get(doc, "rules"), i, rule) {
@@ -84,7 +84,10 @@ static int load_bucket(void *arg, const char *bucket, const char *json,
         r->target = rs_xstrdup(target);
         r->prefix = opt(rule, "prefix");
         r->suffix = opt(rule, "suffix");
-        r->since = since;
+        r->since = json_is_integer(json_object_get(rule, "since"))
+                       ? (uint64_t)json_integer_value(
+                             json_object_get(rule, "since"))
+                       : doc_since;
         r->events = rs_xcalloc(json_array_size(json_object_get(rule,
                                                                "events")) +
                                    1,

@@ -147,7 +147,9 @@ static void refresh(struct ev_webhooks *w)
         h->live = true;
         fa.name = h->name;
         (void)store_events_group_list(w->s, find_group, &fa);
-        h->cursor = fa.found ? fa.cursor : since[i];
+        /* where it stopped, but never before its configuration (a target
+         * removed and added again does not get the gap) */
+        h->cursor = fa.found && fa.cursor > since[i] ? fa.cursor : since[i];
         h->curl = curl_easy_init();
         w->hooks[w->n++] = h;
         pthread_mutex_unlock(&w->lock);
@@ -155,6 +157,26 @@ static void refresh(struct ev_webhooks *w)
         pthread_mutex_lock(&w->lock);
         rs_info("events: webhook %s from sequence %llu", h->url,
                 (unsigned long long)h->cursor + 1);
+    }
+    /* Targets no rule names any more: forget them, cursor included (the
+     * outbox need not keep events for them). */
+    for (size_t i = 0; i < w->n;) {
+        struct hook *h = w->hooks[i];
+        if (h->live) {
+            i++;
+            continue;
+        }
+        w->hooks[i] = w->hooks[--w->n];
+        pthread_mutex_unlock(&w->lock);
+        /* (its dead letters stay for `roadstore events dlq`) */
+        if (store_events_group_delete(w->s, h->name, false) != RS_OK)
+            rs_warn("events: webhook %s: record not removed: %s", h->url,
+                    rs_err_msg());
+        rs_info("events: webhook %s removed", h->url);
+        curl_easy_cleanup(h->curl);
+        free(h->url);
+        free(h);
+        pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
 }
@@ -264,8 +286,9 @@ static void *hooks_main(void *arg)
         uint64_t head;
         bool idle = true;
 
-        refresh(w);
+        /* head before the rules (as in broker.c) */
         head = store_events_head(w->s);
+        refresh(w);
         for (size_t i = 0; i < w->n && !atomic_load(&w->stop); i++) {
             struct hook *h = w->hooks[i];
             struct deliver_arg a = {w, h, false};

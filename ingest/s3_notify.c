@@ -22,10 +22,12 @@
  * suffix.
  *
  * Stored (store_notification_put) as JSON for events/notify.c:
- *   {"v":1, "since":SEQ, "rules":[{"id","kind":"Queue|Topic|CloudFunction",
- *     "arn","events":[...],"prefix","suffix"}]}
- * where since is the outbox head when the configuration was written: its
- * targets get the events from there on.
+ *   {"v":1, "rules":[{"id","kind":"Queue|Topic|CloudFunction",
+ *     "arn","events":[...],"prefix","suffix","since":SEQ}]}
+ * where since is the outbox head when the rule's target was first
+ * configured on the bucket (a target the previous configuration had keeps
+ * its since, so rewriting a configuration loses nothing): the target gets
+ * the events from there on.
  */
 #include "ingest/s3_int.h"
 
@@ -151,6 +153,38 @@ static enum s3_errcode parse_entry(struct s3_req *r, const struct s3_xnode *c,
     return S3E_NONE;
 }
 
+/* Give each rule the since of its target in the current configuration,
+ * or head for a target new to the bucket. */
+static void keep_since(struct s3_req *r, json_t *rules, uint64_t head)
+{
+    char *s = NULL;
+    json_error_t err;
+    json_t *old = NULL, *rule;
+    size_t i;
+
+    if (store_notification_get(r->store, r->bucket, &s) == RS_OK)
+        old = json_loads(s, 0, &err);
+    free(s);
+    json_array_foreach(rules, i, rule) {
+        const char *arn = json_string_value(json_object_get(rule, "arn"));
+        uint64_t since = head;
+        json_t *o;
+        size_t j;
+
+        json_array_foreach(json_object_get(old, "rules"), j, o) {
+            json_t *os = json_object_get(o, "since");
+            const char *oarn = json_string_value(json_object_get(o, "arn"));
+            if (!os)
+                os = json_object_get(old, "since");
+            if (oarn && arn && !strcmp(oarn, arn) && json_is_integer(os) &&
+                (uint64_t)json_integer_value(os) < since)
+                since = (uint64_t)json_integer_value(os);
+        }
+        json_object_set_new(rule, "since", json_integer((json_int_t)since));
+    }
+    json_decref(old);
+}
+
 static enum s3_errcode notify_write_authorize(struct s3_req *r)
 {
     /* S3: the bucket owner only (s3:PutBucketNotification) */
@@ -187,9 +221,8 @@ static enum s3_errcode put_notification_execute(struct s3_req *r)
         json_decref(rules);
         rc = store_notification_put(r->store, r->bucket, NULL);
     } else {
-        doc = json_pack("{s:i, s:I, s:o}", "v", 1, "since",
-                        (json_int_t)store_events_head(r->store), "rules",
-                        rules);
+        keep_since(r, rules, store_events_head(r->store));
+        doc = json_pack("{s:i, s:o}", "v", 1, "rules", rules);
         s = json_dumps(doc, JSON_COMPACT);
         json_decref(doc);
         rc = store_notification_put(r->store, r->bucket, s);

@@ -125,6 +125,25 @@ char *store__event_encode(struct store *st, const struct store_event *e)
 /* Sequence and the in-flight set                                       */
 /* ------------------------------------------------------------------ */
 
+/* The sequence in a key: exactly 16 hex digits at p (RocksDB keys are not
+ * NUL-terminated: never let strtoull run past them). */
+static uint64_t key_seq(const char *p, size_t avail)
+{
+    uint64_t v = 0;
+
+    for (size_t i = 0; i < 16 && i < avail; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            break;
+        v = v << 4 | (uint64_t)d;
+    }
+    return v;
+}
+
 struct store_outbox {
     pthread_mutex_t lock;
     pthread_cond_t cond;             /* head moved */
@@ -155,13 +174,13 @@ int store__outbox_open(struct store *s, bool enabled)
     if (idx_iter_valid(it)) {
         size_t kl;
         const char *k = idx_iter_key(it, &kl);
-        ob->next = strtoull(k + 2, NULL, 16) + 1;
+        ob->next = key_seq(k + 2, kl - 2) + 1;
     }
     idx_iter_seek(it, IDX_PREFIX_EVENT, 2);
     if (idx_iter_valid(it)) {
         size_t kl;
         const char *k = idx_iter_key(it, &kl);
-        ob->first = strtoull(k + 2, NULL, 16);
+        ob->first = key_seq(k + 2, kl - 2);
     }
     rc = idx_iter_status(it);
     idx_iter_close(it);
@@ -298,7 +317,7 @@ int store_events_read(struct store *s, uint64_t after, uint64_t upto,
         size_t kl, vl;
         const char *key = idx_iter_key(it, &kl);
         const char *v = idx_iter_value(it, &vl);
-        uint64_t seq = strtoull(key + 2, NULL, 16);
+        uint64_t seq = key_seq(key + 2, kl - 2);
 
         if (seq > upto || (max && n == max))
             break;
@@ -327,7 +346,7 @@ int store_events_prune(struct store *s, uint64_t below)
          idx_iter_next(it)) {
         size_t kl;
         const char *key = idx_iter_key(it, &kl);
-        if (strtoull(key + 2, NULL, 16) >= below)
+        if (key_seq(key + 2, kl - 2) >= below)
             break;
         idx_batch_delete(b, key, kl);
         n++;
@@ -394,7 +413,8 @@ int store_events_group_put(struct store *s, const char *group,
     return idx_batch_commit(b, sync);
 }
 
-int store_events_group_delete(struct store *s, const char *group)
+int store_events_group_delete(struct store *s, const char *group,
+                              bool dead_letters)
 {
     struct idx_batch *b;
     struct idx_iter *it;
@@ -406,6 +426,8 @@ int store_events_group_delete(struct store *s, const char *group)
         return rc;
     b = idx_batch_begin(s->ix);
     idx_batch_delete(b, k, (size_t)snprintf(k, sizeof k, "G/%s", group));
+    if (!dead_letters)
+        return idx_batch_commit(b, true);
     kl = (size_t)snprintf(k, sizeof k, "D/%s/", group);
     idx_iter_open(&it, s->ix, k, kl);
     for (idx_iter_seek(it, k, kl); idx_iter_valid(it); idx_iter_next(it)) {
@@ -490,7 +512,9 @@ int store_events_dlq_list(struct store *s, const char *group,
         if (!slash)
             continue;
         snprintf(name, sizeof name, "%.*s", (int)(slash - k - 2), k + 2);
-        if ((rc = cb(arg, name, strtoull(slash + 1, NULL, 16), v, vl)) != 0)
+        if ((rc = cb(arg, name,
+                     key_seq(slash + 1, kl - (size_t)(slash + 1 - k)), v,
+                     vl)) != 0)
             break;
     }
     if (rc == RS_OK)

@@ -194,7 +194,7 @@ static void test_outbox_groups_and_dead_letters(void **state)
     n = 0;
     assert_int_equal(store_events_dlq_list(f->s, NULL, count_dlq, &n), RS_OK);
     assert_int_equal(n, 1);
-    assert_int_equal(store_events_group_delete(f->s, "plates"), RS_OK);
+    assert_int_equal(store_events_group_delete(f->s, "plates", true), RS_OK);
     n = 0;
     assert_int_equal(store_events_group_list(f->s, count_group, &n), RS_OK);
     assert_int_equal(store_events_dlq_list(f->s, NULL, count_dlq, &n), RS_OK);
