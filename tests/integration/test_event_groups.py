@@ -57,7 +57,7 @@ Which behaviour each test covers:
           JSON object: ERROR "bad filter JSON"; none of them creates a
           group; a 64-character name is WELCOMEd; BYE drops the worker;
           BYE from an unknown worker gets no answer
-    test_dead_letter_seq_with_long_group_name   (SKIPPED: server bug)
+    test_dead_letter_seq_with_long_group_name
         - 3 dead letters of a group with a 24-character name (the length
           of every webhook group's): 40 listings through the server (with
           and without --group) and 5 offline all give each one's seq
@@ -99,10 +99,10 @@ Which behaviour each test covers:
         - an empty NotificationConfiguration: GET answers an empty
           <NotificationConfiguration/> (boto3: no configurations) and the
           webhook gets nothing more
-    test_removed_queue_target_gets_no_more_events   (SKIPPED: server bug)
+    test_removed_queue_target_gets_no_more_events
         - after the configuration naming a group is removed, a worker of
           that group gets none of the bucket's later events
-    test_readded_webhook_gets_no_events_of_the_gap   (SKIPPED: server bug)
+    test_readded_webhook_gets_no_events_of_the_gap
         - configuration removed, a PUT, configuration written again: the
           webhook does not get the PUT made while there was none
     test_only_owner_may_configure

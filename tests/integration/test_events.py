@@ -29,7 +29,7 @@ Which statement of the specification each test covers:
     test_other_user_is_principal_and_owner
         - a second user writing its own bucket: principalId and the
           bucket's ownerIdentity are that user, not root
-    test_delete_event_names_bucket_owner   (SKIPPED: server bug, see there)
+    test_delete_event_names_bucket_owner
         - ObjectRemoved:Delete carries the bucket owner in ownerIdentity
     test_url_encoded_keys
         - keys with space, '+', '%', '/', '&', '=', '?', '#', ':', unicode
