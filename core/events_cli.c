@@ -61,7 +61,7 @@ static int dump_one(void *arg, uint64_t seq, const char *json, size_t len)
     char *msg, *topic;
     size_t bl = d->bucket ? strlen(d->bucket) : 0;
 
-    if (ev_render(&msg, &topic, seq, json, len, d->region) != RS_OK) {
+    if (ev_render(&msg, &topic, seq, json, len, d->region, NULL) != RS_OK) {
         fprintf(stderr, "roadstore: event %llu: %s\n",
                 (unsigned long long)seq, rs_err_msg());
         return 0;

@@ -330,16 +330,18 @@ static void gev_free(struct gev *e)
 /* Does the event go to g: its workers' filter, or a bucket notification
  * rule that targets it; a group with neither takes everything. */
 static bool group_match(struct ev_broker *b, const struct group *g,
-                        const char *bucket, const char *key, const char *name)
+                        const char *bucket, const char *key, const char *name,
+                        const char **config_id)
 {
     bool notified = ev_rules_has_target(b->rules, EV_TARGET_ZMQ, g->name);
 
+    *config_id = NULL;
     if (!g->f.set && !notified)
         return !g->by_rules;         /* a worker that asked for everything */
-    if (g->f.set && filter_match(&g->f, bucket, key, name))
+    if (notified && ev_rules_match(b->rules, EV_TARGET_ZMQ, g->name, bucket,
+                                   key, name, config_id))
         return true;
-    return notified && ev_rules_match(b->rules, EV_TARGET_ZMQ, g->name,
-                                      bucket, key, name);
+    return g->f.set && filter_match(&g->f, bucket, key, name);
 }
 
 /* Reload the notification rules when they changed; a group they name that
@@ -385,7 +387,7 @@ static int fill_one(void *arg, uint64_t seq, const char *json, size_t len)
     struct group *g = a->g;
     json_error_t err;
     json_t *r;
-    const char *bucket, *key, *name;
+    const char *bucket, *key, *name, *config_id = NULL;
     struct gev *e;
 
     a->last = seq;
@@ -395,7 +397,7 @@ static int fill_one(void *arg, uint64_t seq, const char *json, size_t len)
     key = json_string_value(json_object_get(r, "k"));
     name = json_string_value(json_object_get(r, "n"));
     if (!bucket || !key || !name ||
-        !group_match(a->b, g, bucket, key, name)) {
+        !group_match(a->b, g, bucket, key, name, &config_id)) {
         json_decref(r);
         return 0;
     }
@@ -405,8 +407,8 @@ static int fill_one(void *arg, uint64_t seq, const char *json, size_t len)
     e->objkey = rs_xmalloc(strlen(bucket) + strlen(key) + 2);
     sprintf(e->objkey, "%s/%s", bucket, key);
     json_decref(r);
-    if (ev_render(&e->msg, &e->topic, seq, json, len, a->b->region) !=
-        RS_OK) {
+    if (ev_render(&e->msg, &e->topic, seq, json, len, a->b->region,
+                  config_id) != RS_OK) {
         gev_free(e);
         return 0;
     }

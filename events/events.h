@@ -16,7 +16,8 @@
  *     "userIdentity":{"principalId":REQUESTER},
  *     "requestParameters":{"sourceIPAddress":IP},
  *     "responseElements":{"x-amz-request-id":ID, "x-amz-id-2":ID},
- *     "s3":{"s3SchemaVersion":"1.0", "configurationId":"roadstore",
+ *     "s3":{"s3SchemaVersion":"1.0", "configurationId":ID (the matched
+ *           notification configuration's Id, else "roadstore"),
  *       "bucket":{"name":B, "ownerIdentity":{"principalId":OWNER},
  *                 "arn":"arn:aws:s3:::B"},
  *       "object":{"key":URL-ENCODED KEY, "size":N, "eTag":ETAG,
@@ -57,10 +58,14 @@
 /*
  * Render the outbox record json[len] (sequence seq) as the S3 event
  * message above; *topic_out gets "BUCKET/EVENTNAME".  Both malloc'ed.
+ * config_id: s3.configurationId, the Id of the bucket notification
+ * configuration that routed the event (NULL: "roadstore", for the live
+ * stream and for groups that chose their events themselves).
  * RS_ECORRUPT for a record that is not one.
  */
 int ev_render(char **msg_out, char **topic_out, uint64_t seq,
-              const char *json, size_t len, const char *region);
+              const char *json, size_t len, const char *region,
+              const char *config_id);
 
 /* ------------------------------------------------------------------ */
 /* The publisher (in `roadstore server`)                                */

@@ -26,10 +26,11 @@ void ev_rules_free(struct ev_rules *rs); /* NULL does nothing */
 /* Does an S3 pattern ("s3:ObjectCreated:*") match an event name
  * ("ObjectCreated:Put")? */
 bool ev_pattern_match(const char *pattern, const char *name);
-/* Does a rule of bucket for target (type, name) match the event? */
+/* Does a rule of bucket for target (type, name) match the event?  *id_out
+ * (may be NULL) gets the matching configuration's Id, borrowed from rs. */
 bool ev_rules_match(const struct ev_rules *rs, enum ev_target_type type,
                     const char *target, const char *bucket, const char *key,
-                    const char *name);
+                    const char *name, const char **id_out);
 bool ev_rules_has_target(const struct ev_rules *rs, enum ev_target_type type,
                          const char *target);
 /* The distinct targets of a type (names borrowed from rs) with the

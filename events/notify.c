@@ -15,6 +15,7 @@
 #include <string.h>
 
 struct rule {
+    char *id;                        /* the configuration's Id */
     char *bucket;
     enum ev_target_type type;
     char *target;                    /* group name or URL */
@@ -79,6 +80,7 @@ static int load_bucket(void *arg, const char *bucket, const char *json,
         }
         r = &rs->r[rs->n++];
         memset(r, 0, sizeof *r);
+        r->id = opt(rule, "id");
         r->bucket = rs_xstrdup(bucket);
         r->type = type;
         r->target = rs_xstrdup(target);
@@ -115,6 +117,7 @@ void ev_rules_free(struct ev_rules *rs)
         return;
     for (size_t i = 0; i < rs->n; i++) {
         struct rule *r = &rs->r[i];
+        free(r->id);
         free(r->bucket);
         free(r->target);
         free(r->prefix);
@@ -159,12 +162,15 @@ static bool rule_match(const struct rule *r, const char *bucket,
 
 bool ev_rules_match(const struct ev_rules *rs, enum ev_target_type type,
                     const char *target, const char *bucket, const char *key,
-                    const char *name)
+                    const char *name, const char **id_out)
 {
     for (size_t i = 0; rs && i < rs->n; i++)
         if (rs->r[i].type == type && !strcmp(rs->r[i].target, target) &&
-            rule_match(&rs->r[i], bucket, key, name))
+            rule_match(&rs->r[i], bucket, key, name)) {
+            if (id_out)
+                *id_out = rs->r[i].id;
             return true;
+        }
     return false;
 }
 

@@ -104,7 +104,8 @@ static int send_one(void *arg, uint64_t seq, const char *json, size_t len)
     a->last = seq;
     if (!wanted(a->p, json, len))
         return 0;
-    if (ev_render(&msg, &topic, seq, json, len, a->p->region) != RS_OK) {
+    if (ev_render(&msg, &topic, seq, json, len, a->p->region, NULL) !=
+        RS_OK) {
         rs_warn("events: outbox record %llu skipped: %s",
                 (unsigned long long)seq, rs_err_msg());
         return 0;

@@ -50,7 +50,8 @@ static void iso_time(char *out, size_t n, int64_t ns)
 }
 
 int ev_render(char **msg_out, char **topic_out, uint64_t seq,
-              const char *json, size_t len, const char *region)
+              const char *json, size_t len, const char *region,
+              const char *config_id)
 {
     json_error_t err;
     json_t *r = json_loadb(json, len, 0, &err);
@@ -103,7 +104,8 @@ int ev_render(char **msg_out, char **topic_out, uint64_t seq,
         "requestParameters", "sourceIPAddress", jstr(r, "ip"),
         "responseElements", "x-amz-request-id", jstr(r, "id"), "x-amz-id-2",
         jstr(r, "id"),
-        "s3", "s3SchemaVersion", "1.0", "configurationId", "roadstore",
+        "s3", "s3SchemaVersion", "1.0", "configurationId",
+        config_id ? config_id : "roadstore",
         "bucket", "name", bucket, "ownerIdentity", "principalId",
         jstr(r, "o"), "arn", "arn:aws:s3:::", bucket, "object", obj,
         "roadstore", rs);

@@ -221,12 +221,14 @@ static int deliver_one(void *arg, uint64_t seq, const char *json, size_t len)
     const char *key = json_string_value(json_object_get(r, "k"));
     const char *name = json_string_value(json_object_get(r, "n"));
     char *msg = NULL, *topic = NULL;
+    const char *config_id = NULL;
     long code;
 
     if (!bucket || !key || !name ||
         !ev_rules_match(a->w->rules, EV_TARGET_WEBHOOK, h->url, bucket, key,
-                        name) ||
-        ev_render(&msg, &topic, seq, json, len, a->w->region) != RS_OK) {
+                        name, &config_id) ||
+        ev_render(&msg, &topic, seq, json, len, a->w->region, config_id) !=
+            RS_OK) {
         json_decref(r);
         h->cursor = seq;             /* not for this URL */
         return 0;

@@ -16,7 +16,8 @@
  *                                              of the ZeroMQ broker
  *   arn:roadstore:webhook:REGION:ACCOUNT:URL   an HTTP(S) endpoint the
  *                                              server POSTs each event to
- * REGION and ACCOUNT may be empty.  Anything else is 400
+ * REGION and ACCOUNT may be empty.  An entry without an Id gets a random
+ * one, as in S3; the Id is the configurationId of the events it routes.  Anything else is 400
  * InvalidArgument, as S3 answers for a destination it cannot reach; so is
  * an unknown event type or a filter rule other than one prefix and one
  * suffix.
@@ -143,8 +144,15 @@ static enum s3_errcode parse_entry(struct s3_req *r, const struct s3_xnode *c,
     }
     rule = json_pack("{s:s, s:s, s:o}", "kind", kind, "arn", arn, "events",
                      events);
-    if (id)
-        json_object_set_new(rule, "id", json_string(id));
+    if (!id || !*id) {
+        /* S3 assigns an Id when the configuration has none */
+        uint8_t raw[12];
+        char hex[25];
+        rs_random(raw, sizeof raw);
+        rs_hex(hex, raw, sizeof raw);
+        id = rs_arena_strdup(r->a, hex);
+    }
+    json_object_set_new(rule, "id", json_string(id));
     if (prefix)
         json_object_set_new(rule, "prefix", json_string(prefix));
     if (suffix)

@@ -1120,9 +1120,17 @@ def topic_conf(url, events, prefix=None, id_=None):
     return c
 
 
-def get_conf(s3, bucket):
+def get_conf(s3, bucket, want=None):
+    """The bucket's configuration; entries want gave no Id get one from the
+    server (as S3 assigns them): checked non-empty, then left out so the
+    rest compares to want."""
     r = s3.get_bucket_notification_configuration(Bucket=bucket)
     r.pop('ResponseMetadata')
+    for kind, entries in (want or {}).items():
+        for i, e in enumerate(entries):
+            if 'Id' not in e and i < len(r.get(kind, [])):
+                assert r[kind][i].get('Id'), r
+                r[kind][i].pop('Id')
     return r
 
 
@@ -1146,7 +1154,7 @@ class NotificationConfigTest(EventCase):
         }
         s3.put_bucket_notification_configuration(
             Bucket=b, NotificationConfiguration=conf)
-        self.assertEqual(get_conf(s3, b), conf)
+        self.assertEqual(get_conf(s3, b, conf), conf)
         self.assertEqual(get_conf(s3, other), {})
 
         # committed after the configuration, before any worker connected
@@ -1184,6 +1192,9 @@ class NotificationConfigTest(EventCase):
         self.assertEqual([d.attempt for d in got], [1] * 4)
         self.assertEqual([d.topic for d in got],
                          ['%s/%s' % (b, n) for n, _k, _e in want])
+        # s3.configurationId: the Id of the configuration that routed it
+        self.assertEqual({d.rec['s3']['configurationId'] for d in got},
+                         {'jpg-to-group'})
 
         wait_for(lambda: len(rcv.got()) >= 2, 20, '2 webhook POSTs')
         time.sleep(1.0)
@@ -1195,6 +1206,8 @@ class NotificationConfigTest(EventCase):
                          {('/hook/deletes', 'application/json', 200)})
         self.assertEqual([p['topic'] for p in posts],
                          [b + '/ObjectRemoved:Delete'] * 2)
+        self.assertEqual({p['rec']['s3']['configurationId'] for p in posts},
+                         {'deletes-to-hook'})
         seqs = [p['rec']['roadstore']['seq'] for p in posts]
         self.assertLess(seqs[0], seqs[1])
         self.assertEqual((w.errors, w.unexpected), ([], []))
@@ -1243,7 +1256,7 @@ class NotificationConfigTest(EventCase):
                     s3.put_bucket_notification_configuration, Bucket=b,
                     NotificationConfiguration=conf)
                 self.assertEqual((code, status), ('InvalidArgument', 400))
-                self.assertEqual(get_conf(s3, b), good)
+                self.assertEqual(get_conf(s3, b, good), good)
 
     def test_empty_configuration_removes_it(self):
         srv = self.start_server()
@@ -1255,7 +1268,7 @@ class NotificationConfigTest(EventCase):
         conf = {'TopicConfigurations': [topic_conf(url, ['s3:*'])]}
         s3.put_bucket_notification_configuration(
             Bucket=b, NotificationConfiguration=conf)
-        self.assertEqual(get_conf(s3, b), conf)
+        self.assertEqual(get_conf(s3, b, conf), conf)
         self.put(s3, b, 'one', b'1')
         wait_for(lambda: len(rcv.got()) >= 1, 15, 'the first POST')
 
@@ -1344,12 +1357,12 @@ class NotificationConfigTest(EventCase):
         code, status, _r = H.client_error(
             mallory.get_bucket_notification_configuration, Bucket=b)
         self.assertEqual((code, status), ('AccessDenied', 403))
-        self.assertEqual(get_conf(s3, b), conf)
+        self.assertEqual(get_conf(s3, b, conf), conf)
         # her own bucket she may configure
         mb = self.bucket(mallory, 'mallory')
         mallory.put_bucket_notification_configuration(
             Bucket=mb, NotificationConfiguration=conf)
-        self.assertEqual(get_conf(mallory, mb), conf)
+        self.assertEqual(get_conf(mallory, mb, conf), conf)
 
 
 # ---------------------------------------------------------------------------
