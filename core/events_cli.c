@@ -22,8 +22,12 @@
  *   roadstore events dlq [--group G] [--data DIR] [--endpoint URL]
  *       the events a group gave up on (after [events] max_attempts), as
  *       JSON.
- * Both ask the running server (through its admin endpoint, signed with
- * the root keys, like `roadstore admin`) or read a stopped node's index.
+ *   roadstore events group delete NAME [--data DIR] [--endpoint URL]
+ *       remove a consumer group: its workers are told, its cursor and
+ *       dead letters go, and the outbox no longer keeps events for it.
+ * All ask the running server (through its admin endpoint, signed with
+ * the root keys, like `roadstore admin`) or work on a stopped node's
+ * index.
  */
 #include "core/rs.h"
 #include "core/main_int.h"
@@ -46,6 +50,8 @@ static void usage(void)
             "B] [--count N]\n"
             "       roadstore events stats [--data DIR] [--endpoint URL]\n"
             "       roadstore events dlq [--group G] [--data DIR] "
+            "[--endpoint URL]\n"
+            "       roadstore events group delete NAME [--data DIR] "
             "[--endpoint URL]\n");
 }
 
@@ -242,6 +248,34 @@ static int cmd_state(struct rs_config *cfg, const struct main_opts *mo,
     return rc ? 1 : 0;
 }
 
+/* events group delete NAME */
+static int cmd_group_delete(struct rs_config *cfg, const struct main_opts *mo,
+                            const char *group)
+{
+    char path[300], endpoint[300];
+    struct store *s;
+    int rc;
+
+    snprintf(path, sizeof path, "/_roadstore/admin/events/groups/%s", group);
+    if (mo->endpoint) {
+        rc = rs_main_remote_call(mo->endpoint, cfg, false, "DELETE", path,
+                                 NULL, 0);
+    } else if ((rc = store_open(&s, cfg)) == RS_EBUSY &&
+               rs_main_running_endpoint(cfg, endpoint, sizeof endpoint) ==
+                   RS_OK) {
+        rc = rs_main_remote_call(endpoint, cfg, true, "DELETE", path, NULL,
+                                 0);
+    } else if (rc == RS_OK) {
+        rc = store_events_group_delete(s, group, true);
+        if (rc == RS_OK)
+            printf("{\"removed\": \"%s\"}\n", group);
+        store_close(s);
+    }
+    if (rc)
+        fprintf(stderr, "roadstore: %s\n", rs_err_msg());
+    return rc ? 1 : 0;
+}
+
 int rs_main_events(int argc, char **argv)
 {
     struct rs_config cfg;
@@ -267,6 +301,21 @@ int rs_main_events(int argc, char **argv)
         }
         rs_log_set_level(RS_LOG_WARN);
         rc = cmd_state(&cfg, &mo, dlq, group);
+        rs_config_dispose(&cfg);
+        return rc;
+    }
+    if (argc >= 3 && !strcmp(argv[0], "group") && !strcmp(argv[1], "delete")) {
+        const char *group = argv[2];
+
+        if (rs_main_options(&cfg, &mo, argc - 3, argv + 3, &next))
+            return 2;
+        if (next + 3 != argc) {
+            usage();
+            rs_config_dispose(&cfg);
+            return 2;
+        }
+        rs_log_set_level(RS_LOG_WARN);
+        rc = cmd_group_delete(&cfg, &mo, group);
         rs_config_dispose(&cfg);
         return rc;
     }

@@ -44,6 +44,8 @@ static void usage(FILE *f)
         "[--endpoint tcp://HOST:PORT]\n"
         "       roadstore events tail --data DIR --from SEQ [--bucket B]"
         "   (the outbox of a stopped node)\n"
+        "       roadstore events stats | dlq [--group G] | group delete "
+        "NAME  [--data DIR] [--endpoint URL]\n"
         "       roadstore version\n");
 }
 
@@ -289,6 +291,13 @@ static char *events_stats(void *arg)
     return r;
 }
 
+static int events_group_delete(void *arg, const char *group)
+{
+    struct events_parts *p = arg;
+
+    return ev_broker_group_delete(p->broker, group);
+}
+
 static int cmd_server(int argc, char **argv)
 {
     struct rs_config cfg;
@@ -339,7 +348,11 @@ static int cmd_server(int argc, char **argv)
                 rs_err_msg());
     parts.broker = broker;
     parts.hooks = hooks;
-    gw_set_events_stats(g, events_stats, &parts);
+    {
+        struct gw_events_ops ops = {events_stats, events_group_delete,
+                                    &parts};
+        gw_set_events_ops(g, &ops);
+    }
     snprintf(url, sizeof(url), "http://%s\n", cfg.listen);
     if (rs_main_write_file(cfg.data_dir, "server.endpoint", url, 0644))
         rs_warn("cannot record the endpoint: %s", rs_err_msg());

@@ -41,6 +41,7 @@
 #define WINDOW_MAX 1024
 #define ID_MAX 256                   /* ZeroMQ routing ids are <= 255 */
 #define CURSOR_EVERY_NS 100000000LL
+#define GONE_MAX 64
 
 enum ev_state { EV_READY, EV_INFLIGHT, EV_DONE };
 
@@ -106,6 +107,25 @@ struct ev_broker {
     struct rs_histogram *latency;    /* commit -> first delivery */
     struct ev_rules *rules;          /* bucket notification rules */
     uint64_t rules_gen;
+    /* Group deletions asked by other threads (admin), done by this one. */
+    struct del_req *dels;
+    pthread_cond_t del_cond;
+    /* Workers of deleted groups (the last GONE_MAX): told "group deleted"
+     * again rather than "unknown worker", which would make them HELLO
+     * the group back. */
+    struct {
+        unsigned char id[ID_MAX];
+        size_t idlen;
+    } gone[GONE_MAX];
+    size_t ngone, gone_next;
+};
+
+struct del_req {
+    struct del_req *next;
+    const char *group;
+    int rc;
+    bool done;
+    char msg[160];
 };
 
 static void broker_free(struct ev_broker *b);
@@ -740,9 +760,15 @@ static void on_message(struct ev_broker *b)
     }
     if (!(w = worker_find(b, id, (size_t)idlen, &g))) {
         /* Not (or no longer) known: after a broker restart or a timeout
-         * the worker must say HELLO again. */
+         * the worker must say HELLO again; one whose group was deleted is
+         * told so. */
+        bool gone = false;
+        for (size_t k = 0; k < b->ngone && !gone; k++)
+            gone = b->gone[k].idlen == (size_t)idlen &&
+                   !memcmp(b->gone[k].id, id, (size_t)idlen);
         if (strcmp(f[0], "BYE") != 0)
-            send_to_id(b, id, (size_t)idlen, "ERROR", "unknown worker: HELLO");
+            send_to_id(b, id, (size_t)idlen, "ERROR",
+                       gone ? "group deleted" : "unknown worker: HELLO");
         goto out;
     }
     w->last_seen = rs_mono_ns();
@@ -761,6 +787,95 @@ out:
 /* ------------------------------------------------------------------ */
 /* The thread                                                           */
 /* ------------------------------------------------------------------ */
+
+/* Remove group g: its workers are told, its cursor and dead letters go.
+ * A group a notification configuration names, or a webhook's, is the
+ * configuration's to remove. */
+static void group_remove(struct ev_broker *b, struct del_req *d)
+{
+    struct group *g = group_find(b, d->group), **pg;
+
+    if (!strncmp(d->group, EV_WEBHOOK_GROUP_PREFIX,
+                 strlen(EV_WEBHOOK_GROUP_PREFIX))) {
+        d->rc = RS_EINVAL;
+        snprintf(d->msg, sizeof d->msg, "%s is a webhook's: remove its "
+                 "notification configuration", d->group);
+        return;
+    }
+    if (!g) {
+        d->rc = RS_ENOTFOUND;
+        snprintf(d->msg, sizeof d->msg, "no group %s", d->group);
+        return;
+    }
+    if (ev_rules_has_target(b->rules, EV_TARGET_ZMQ, g->name)) {
+        d->rc = RS_ECONFLICT;
+        snprintf(d->msg, sizeof d->msg, "a bucket notification "
+                 "configuration targets %s: remove it first", g->name);
+        return;
+    }
+    while (g->workers) {
+        struct worker *w = g->workers;
+        size_t k = b->gone_next++ % GONE_MAX;
+        send_to_id(b, w->id, w->idlen, "ERROR", "group deleted");
+        memcpy(b->gone[k].id, w->id, w->idlen);
+        b->gone[k].idlen = w->idlen;
+        if (b->ngone < GONE_MAX)
+            b->ngone++;
+        worker_drop(g, w);
+    }
+    d->rc = store_events_group_delete(b->s, g->name, true);
+    if (d->rc != RS_OK) {
+        snprintf(d->msg, sizeof d->msg, "%s", rs_err_msg());
+        return;
+    }
+    pthread_mutex_lock(&b->lock);
+    for (pg = &b->groups; *pg; pg = &(*pg)->next)
+        if (*pg == g) {
+            *pg = g->next;
+            break;
+        }
+    pthread_mutex_unlock(&b->lock);
+    for (size_t i = 0; i < g->nwin; i++)
+        gev_free(g->win[i]);
+    filter_free(&g->f);
+    rs_info("events: group %s deleted", g->name);
+    free(g);
+}
+
+static void do_deletes(struct ev_broker *b)
+{
+    struct del_req *d;
+
+    pthread_mutex_lock(&b->lock);
+    d = b->dels;
+    b->dels = NULL;
+    pthread_mutex_unlock(&b->lock);
+    while (d) {
+        struct del_req *next = d->next;
+        group_remove(b, d);
+        pthread_mutex_lock(&b->lock);
+        d->done = true;
+        pthread_cond_broadcast(&b->del_cond);
+        pthread_mutex_unlock(&b->lock);
+        d = next;
+    }
+}
+
+int ev_broker_group_delete(struct ev_broker *b, const char *group)
+{
+    struct del_req d = {0};
+
+    if (!b)
+        return rs_err_set(RS_ESHUTDOWN, "no consumer-group broker runs");
+    d.group = group;
+    pthread_mutex_lock(&b->lock);
+    d.next = b->dels;
+    b->dels = &d;
+    while (!d.done)
+        pthread_cond_wait(&b->del_cond, &b->lock);
+    pthread_mutex_unlock(&b->lock);
+    return d.rc ? rs_err_set(d.rc, "%s", d.msg) : RS_OK;
+}
 
 static void *broker_main(void *arg)
 {
@@ -782,6 +897,7 @@ static void *broker_main(void *arg)
          * came before an event up to head is then in the rules. */
         head = store_events_head(b->s);
         rules_refresh(b);
+        do_deletes(b);
         now = rs_mono_ns();
         for (struct group *g = b->groups; g; g = g->next) {
             size_t nw = 0, inflight = 0;
@@ -840,6 +956,7 @@ int ev_broker_start(struct ev_broker **out, struct store *s,
                                   "Seconds from an event's commit to its "
                                   "first delivery to a group's worker.");
     pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->del_cond, NULL);
     if ((rc = store_events_group_list(s, load_group, b)) != RS_OK)
         goto fail;
     b->zctx = zmq_ctx_new();
@@ -893,6 +1010,7 @@ static void broker_free(struct ev_broker *b)
         free(g);
     }
     pthread_mutex_destroy(&b->lock);
+    pthread_cond_destroy(&b->del_cond);
     ev_rules_free(b->rules);
     free(b->region);
     free(b);

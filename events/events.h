@@ -160,6 +160,11 @@ void ev_broker_stop(struct ev_broker *b); /* NULL does nothing */
 char *ev_broker_stats_json(struct ev_broker *b);
 /* Lowest durable cursor of all groups (UINT64_MAX: none). */
 uint64_t ev_broker_min_cursor(struct ev_broker *b);
+/* Remove a group: its workers get ERROR "group deleted", its cursor and
+ * dead letters go, and the outbox is no longer kept for it.  RS_ENOTFOUND,
+ * RS_EINVAL (a webhook's), RS_ECONFLICT (a notification configuration
+ * targets it). */
+int ev_broker_group_delete(struct ev_broker *b, const char *group);
 
 /*
  * Webhook targets of bucket notification configurations

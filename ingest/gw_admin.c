@@ -15,6 +15,8 @@
  *   GET    /_roadstore/admin/events/stats   consumer groups: cursor, lag,
  *                                          workers, counters (JSON)
  *   GET    /_roadstore/admin/events/dlq[?group=G]  dead-lettered events
+ *   DELETE /_roadstore/admin/events/groups/G       remove consumer group G
+ *                                          (cursor and dead letters)
  *                                         check (and repair) (JSON)
  *
  * Admin requests are SigV4-signed like S3 requests and only the root user
@@ -254,6 +256,26 @@ static int dlq_cb(void *arg, const char *group, uint64_t seq,
     return 0;
 }
 
+/* DELETE /_roadstore/admin/events/groups/NAME */
+static void admin_group_delete(struct s3_req *r, const char *name)
+{
+    int rc;
+
+    if (strcmp(r->method, "DELETE")) {
+        rsp_json(r, 405, json_pack("{s:s}", "error", "method"));
+        return;
+    }
+    rc = gw__events_group_delete(r->gw, name);
+    if (rc)
+        rsp_error_json(r, rc == RS_ENOTFOUND  ? 404
+                          : rc == RS_EINVAL   ? 400
+                          : rc == RS_ECONFLICT ? 409
+                                               : 500,
+                       rc);
+    else
+        rsp_json(r, 200, json_pack("{s:s}", "removed", name));
+}
+
 /* GET /_roadstore/admin/events/stats, /_roadstore/admin/events/dlq. */
 static void admin_events(struct s3_req *r, const char *what)
 {
@@ -369,6 +391,10 @@ bool gw__internal_request(struct MHD_Connection *conn, struct s3_req *r)
             admin_events(r, "stats");
         else if (!strcmp(r->raw_path, ADMIN_PREFIX "events/dlq"))
             admin_events(r, "dlq");
+        else if (rs_str_startswith(r->raw_path,
+                                   ADMIN_PREFIX "events/groups/"))
+            admin_group_delete(r, r->raw_path +
+                                      strlen(ADMIN_PREFIX "events/groups/"));
         else if (rs_str_startswith(r->raw_path, ADMIN_USERS))
             admin_dispatch(r);
         else

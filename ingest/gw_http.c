@@ -58,19 +58,24 @@ struct gw {
     _Atomic uint64_t request_seq;
     struct rs_counter *bytes_in;
     struct rs_counter *bytes_out;
-    char *(*events_stats)(void *arg);
-    void *events_arg;
+    struct gw_events_ops events;
 };
 
-void gw_set_events_stats(struct gw *g, char *(*fn)(void *arg), void *arg)
+void gw_set_events_ops(struct gw *g, const struct gw_events_ops *ops)
 {
-    g->events_stats = fn;
-    g->events_arg = arg;
+    g->events = *ops;
 }
 
 char *gw__events_stats(const struct gw *g)
 {
-    return g->events_stats ? g->events_stats(g->events_arg) : NULL;
+    return g->events.stats ? g->events.stats(g->events.arg) : NULL;
+}
+
+int gw__events_group_delete(const struct gw *g, const char *group)
+{
+    if (!g->events.group_delete)
+        return rs_err_set(RS_ESHUTDOWN, "no consumer-group broker runs");
+    return g->events.group_delete(g->events.arg, group);
 }
 
 /* ------------------------------------------------------------------ */

@@ -29,5 +29,7 @@ struct store *gw__store(struct gw *g);
 const struct rs_config *gw__config(struct gw *g);
 /* The broker's stats JSON (malloc'ed), NULL when no broker runs. */
 char *gw__events_stats(const struct gw *g);
+/* Remove a consumer group (its cursor and dead letters) from the broker. */
+int gw__events_group_delete(const struct gw *g, const char *group);
 
 #endif /* GW_INT_H */

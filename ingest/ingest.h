@@ -23,9 +23,16 @@ struct gw;
 int gw_start(struct gw **out, const struct rs_config *cfg, struct store *s);
 /* Stop accepting, finish requests in flight, free.  NULL does nothing. */
 void gw_stop(struct gw *g);
-/* Where GET /_roadstore/admin/events/stats gets its JSON (malloc'ed):
- * the consumer-group broker of events/, set by main.  NULL: none runs. */
-void gw_set_events_stats(struct gw *g, char *(*fn)(void *arg), void *arg);
+/* What the admin endpoint asks the event subsystem (events/), set by
+ * main; a NULL slot: nothing runs there. */
+struct gw_events_ops {
+    /* GET /_roadstore/admin/events/stats: JSON, malloc'ed */
+    char *(*stats)(void *arg);
+    /* DELETE /_roadstore/admin/events/groups/NAME: an rs_err code */
+    int (*group_delete)(void *arg, const char *group);
+    void *arg;
+};
+void gw_set_events_ops(struct gw *g, const struct gw_events_ops *ops);
 
 /*
  * Admin client: send one admin request to a running server at endpoint

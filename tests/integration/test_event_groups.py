@@ -1042,6 +1042,60 @@ class GroupDeliveryTest(EventCase):
 
 class GroupStatsTest(EventCase):
 
+    def group_delete(self, srv, name):
+        cmd = [srv.bin, 'events', 'group', 'delete', name, '--data',
+               srv.data] + srv._config_args()
+        return subprocess.run(cmd, capture_output=True, text=True,
+                              timeout=60, env=srv._env(), cwd=srv.root,
+                              stdin=subprocess.DEVNULL)
+
+    def test_group_delete(self):
+        # A group nobody consumes any more is removed with `roadstore events
+        # group delete`: its worker is told, it leaves stats, and it stays
+        # gone across a restart; one a notification configuration targets
+        # is refused (409) until the configuration goes.
+        srv = self.start_server(ack_timeout=10, worker_timeout=5)
+        s3 = srv.client()
+        b = self.bucket(s3, 'gdel')
+        w = self.worker(srv, 'old-group', None)
+        w.wait_welcome()
+        self.put(s3, b, 'k1', b'1')
+        wait_for(lambda: len(w.got()) >= 1, 15, 'a delivery')
+        r = self.group_delete(srv, 'old-group')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {'removed': 'old-group'})
+        wait_for(lambda: any(e == 'group deleted' for e in w.errors), 10,
+                 'the worker told')
+        # its pings are answered "group deleted" too, never "unknown
+        # worker" (which would make it HELLO the group back)
+        time.sleep(1.0)
+        self.assertNotIn('old-group',
+                         [g['group'] for g in self.stats(srv)['groups']])
+        self.assertEqual(len(w.welcomes), 1)
+        w.stop('crash')             # the process gives up, as told
+        self.assertNotIn('old-group',
+                         [g['group'] for g in self.stats(srv)['groups']])
+        r = self.group_delete(srv, 'old-group')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('404', r.stderr)
+        s3.put_bucket_notification_configuration(
+            Bucket=b, NotificationConfiguration={'QueueConfigurations': [
+                queue_conf('configured', ['s3:ObjectCreated:*'])]})
+        wait_for(lambda: 'configured' in
+                 [g['group'] for g in self.stats(srv)['groups']], 10,
+                 'the configured group')
+        r = self.group_delete(srv, 'configured')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('409', r.stderr)
+        srv.stop()
+        srv.start()
+        self.assertNotIn('old-group',
+                         [g['group'] for g in self.stats(srv)['groups']])
+        # offline, on the stopped node
+        srv.stop()
+        r = self.group_delete(srv, 'configured')
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_stats_lag_and_metrics(self):
         srv = self.start_server(ack_timeout=10, worker_timeout=3,
                                 retention=1)

@@ -349,6 +349,33 @@ static void test_broker_window_refills(void **state)
     ev_worker_close(w);
 }
 
+static void test_broker_group_delete(void **state)
+{
+    struct bt *t = *state;
+    struct ev_worker *w = join(t, "gone", NULL, 4);
+    struct ev_delivery d;
+    char *stats;
+
+    put(t, "pending");                /* in flight when it goes */
+    assert_int_equal(ev_worker_recv(w, &d, 5000), RS_OK);
+    assert_int_equal(ev_broker_group_delete(t->b, "gone"), RS_OK);
+    /* its worker is told */
+    assert_int_equal(ev_worker_recv(w, &d, 3000), RS_EINVAL);
+    ev_worker_close(w);
+    stats = ev_broker_stats_json(t->b);
+    assert_null(strstr(stats, "\"gone\""));
+    free(stats);
+    assert_int_equal(ev_broker_group_delete(t->b, "gone"), RS_ENOTFOUND);
+    assert_int_equal(ev_broker_group_delete(t->b, "webhook.0123456789abcdef"),
+                     RS_EINVAL);
+    /* and after a restart it stays gone */
+    ev_broker_stop(t->b);
+    start_broker(t);
+    stats = ev_broker_stats_json(t->b);
+    assert_null(strstr(stats, "\"gone\""));
+    free(stats);
+}
+
 static void test_broker_refuses_bad_group_name(void **state)
 {
     struct bt *t = *state;
@@ -377,6 +404,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_broker_restart_resumes_from_cursor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_window_refills, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_broker_group_delete, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_broker_refuses_bad_group_name,
                                         setup, teardown),
