@@ -136,20 +136,6 @@ static pthread_mutex_t g_metrics_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ev_broker *g_metrics_broker;
 static bool g_metrics_registered;
 
-/* Same rule as the store's (store_events_group_put). */
-static bool group_name_ok(const char *g)
-{
-    size_t n = strlen(g);
-
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((g[i] >= 'a' && g[i] <= 'z') || (g[i] >= 'A' && g[i] <= 'Z') ||
-              (g[i] >= '0' && g[i] <= '9') || g[i] == '.' || g[i] == '_' ||
-              g[i] == '-'))
-            return false;
-    return true;
-}
 
 /* ------------------------------------------------------------------ */
 /* Filters and group records                                            */
@@ -405,28 +391,24 @@ static int fill_one(void *arg, uint64_t seq, const char *json, size_t len)
 {
     struct fill_arg *a = arg;
     struct group *g = a->g;
-    json_error_t err;
-    json_t *r;
-    const char *bucket, *key, *name, *config_id = NULL;
+    const char *config_id = NULL;
+    struct ev_rec r;
     struct gev *e;
 
     a->last = seq;
     a->seen++;
-    r = json_loadb(json, len, 0, &err);
-    bucket = json_string_value(json_object_get(r, "b"));
-    key = json_string_value(json_object_get(r, "k"));
-    name = json_string_value(json_object_get(r, "n"));
-    if (!bucket || !key || !name ||
-        !group_match(a->b, g, bucket, key, name, &config_id)) {
-        json_decref(r);
+    if (!ev_rec_parse(&r, json, len))
+        return 0;
+    if (!group_match(a->b, g, r.bucket, r.key, r.name, &config_id)) {
+        ev_rec_free(&r);
         return 0;
     }
     e = rs_xcalloc(1, sizeof *e);
     e->seq = seq;
-    e->t_ns = (int64_t)json_integer_value(json_object_get(r, "t"));
-    e->objkey = rs_xmalloc(strlen(bucket) + strlen(key) + 2);
-    sprintf(e->objkey, "%s/%s", bucket, key);
-    json_decref(r);
+    e->t_ns = r.t_ns;
+    e->objkey = rs_xmalloc(strlen(r.bucket) + strlen(r.key) + 2);
+    sprintf(e->objkey, "%s/%s", r.bucket, r.key);
+    ev_rec_free(&r);
     if (ev_render(&e->msg, &e->topic, seq, json, len, a->b->region,
                   config_id) != RS_OK) {
         gev_free(e);
@@ -653,7 +635,7 @@ static void on_hello(struct ev_broker *b, const void *id, size_t idlen,
     bool fresh = false;
     int credit = n >= 4 ? atoi(f[3]) : 16;
 
-    if (n < 2 || !group_name_ok(f[1]) ||
+    if (n < 2 || !store_events_group_name_ok(f[1]) ||
         !strncmp(f[1], EV_WEBHOOK_GROUP_PREFIX,
                  strlen(EV_WEBHOOK_GROUP_PREFIX))) {
         send_to_id(b, id, idlen, "ERROR", "HELLO needs a valid group name");
@@ -1080,6 +1062,19 @@ uint64_t ev_broker_min_cursor(struct ev_broker *b)
 /* Per-group lag and counters in /_roadstore/metrics. */
 static void metrics_writer(struct rs_buf *out, void *arg)
 {
+    static const struct {
+        const char *name, *type, *help;
+    } fam[] = {
+        {"roadstore_events_group_lag", "gauge",
+         "Events committed above the group's cursor (not yet acknowledged "
+         "or filtered)."},
+        {"roadstore_events_group_delivered_total", "counter",
+         "Deliveries to the group's workers (redeliveries included)."},
+        {"roadstore_events_group_acked_total", "counter",
+         "Events acknowledged by the group's workers."},
+        {"roadstore_events_group_dead_lettered_total", "counter",
+         "Events the group gave up on."},
+    };
     struct ev_broker *b;
     uint64_t head;
 
@@ -1090,35 +1085,19 @@ static void metrics_writer(struct rs_buf *out, void *arg)
         return;
     }
     head = store_events_head(b->s);
-    rs_buf_puts(out, "# HELP roadstore_events_group_lag Events committed "
-                "above the group's cursor (not yet acknowledged or "
-                "filtered).\n# TYPE roadstore_events_group_lag gauge\n");
     pthread_mutex_lock(&b->lock);
-    for (struct group *g = b->groups; g; g = g->next)
-        rs_buf_printf(out, "roadstore_events_group_lag{group=\"%s\"} %llu\n",
-                      g->name, (unsigned long long)(head - g->st_cursor));
-    rs_buf_puts(out, "# HELP roadstore_events_group_delivered_total "
-                "Deliveries to the group's workers (redeliveries "
-                "included).\n# TYPE roadstore_events_group_delivered_total "
-                "counter\n");
-    for (struct group *g = b->groups; g; g = g->next)
-        rs_buf_printf(out, "roadstore_events_group_delivered_total{group="
-                      "\"%s\"} %llu\n", g->name,
-                      (unsigned long long)g->delivered);
-    rs_buf_puts(out, "# HELP roadstore_events_group_acked_total Events "
-                "acknowledged by the group's workers.\n# TYPE "
-                "roadstore_events_group_acked_total counter\n");
-    for (struct group *g = b->groups; g; g = g->next)
-        rs_buf_printf(out, "roadstore_events_group_acked_total{group="
-                      "\"%s\"} %llu\n", g->name,
-                      (unsigned long long)g->acked);
-    rs_buf_puts(out, "# HELP roadstore_events_group_dead_lettered_total "
-                "Events the group gave up on.\n# TYPE "
-                "roadstore_events_group_dead_lettered_total counter\n");
-    for (struct group *g = b->groups; g; g = g->next)
-        rs_buf_printf(out, "roadstore_events_group_dead_lettered_total{group="
-                      "\"%s\"} %llu\n", g->name,
-                      (unsigned long long)g->dead);
+    for (size_t f = 0; f < sizeof fam / sizeof *fam; f++) {
+        rs_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name,
+                      fam[f].help, fam[f].name, fam[f].type);
+        for (struct group *g = b->groups; g; g = g->next) {
+            uint64_t v = f == 0   ? head - g->st_cursor
+                         : f == 1 ? g->delivered
+                         : f == 2 ? g->acked
+                                  : g->dead;
+            rs_buf_printf(out, "%s{group=\"%s\"} %llu\n", fam[f].name,
+                          g->name, (unsigned long long)v);
+        }
+    }
     pthread_mutex_unlock(&b->lock);
     pthread_mutex_unlock(&g_metrics_lock);
 }

@@ -8,6 +8,29 @@
 
 #include "events/events.h"
 
+#include <jansson.h>
+
+/* The fields of an outbox record that events are routed by (render.c). */
+struct ev_rec {
+    json_t *j;                   /* owns the strings below */
+    const char *bucket, *key, *name;
+    int64_t t_ns;                /* commit time */
+};
+/* false (nothing to free) for a record without bucket, key and name. */
+bool ev_rec_parse(struct ev_rec *r, const char *json, size_t len);
+void ev_rec_free(struct ev_rec *r);
+/* The "cursor" of a consumer group's or webhook's G/ record (0: none). */
+uint64_t ev_group_cursor(const char *json, size_t len);
+
+/* The clients' ZeroMQ plumbing (sub.c): a context and a socket of type
+ * connected to endpoint (for SUB also subscribed to prefix); on failure
+ * both are closed and NULL, RS_EINVAL with the reason. */
+int ev_zconnect(void **ctx, void **sock, int type, const char *endpoint,
+                int linger_ms, const char *prefix);
+/* Receive one frame into *buf (grown as needed, NUL-terminated); *more
+ * says another frame follows.  RS_ESHUTDOWN when a signal interrupted. */
+int ev_zframe(void *sock, char **buf, size_t *cap, bool *more);
+
 /* Targets of bucket notification rules. */
 enum ev_target_type {
     EV_TARGET_ZMQ = 1,           /* a consumer group of the broker */

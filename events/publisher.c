@@ -14,7 +14,7 @@
  * thread-safe); the send never blocks (a slow subscriber's queue is
  * bounded by the high-water mark, past which PUB drops for it alone).
  */
-#include "events/events.h"
+#include "events/events_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -69,26 +69,18 @@ static bool wanted(const struct ev_publisher *p, const char *json,
                    size_t len)
 {
     char topic[160];
-    const char *b = memmem(json, len, "\"b\":\"", 5);
-    const char *n = memmem(json, len, "\"n\":\"", 5);
-    size_t bl, nl;
+    struct ev_rec r;
+    bool want = false;
 
     if (p->nsubs == 0)
         return false;
-    if (!b || !n)
+    if (!ev_rec_parse(&r, json, len))
         return true;             /* let the renderer judge it */
-    b += 5;
-    n += 5;
-    bl = strcspn(b, "\"");
-    nl = strcspn(n, "\"");
-    if (bl + nl + 2 > sizeof topic)
-        return true;
-    /* bucket names and event names have no escapes */
-    snprintf(topic, sizeof topic, "%.*s/%.*s", (int)bl, b, (int)nl, n);
-    for (size_t i = 0; i < p->nsubs; i++)
-        if (!strncmp(topic, p->subs[i], strlen(p->subs[i])))
-            return true;
-    return false;
+    snprintf(topic, sizeof topic, "%s/%s", r.bucket, r.name);
+    ev_rec_free(&r);
+    for (size_t i = 0; i < p->nsubs && !want; i++)
+        want = !strncmp(topic, p->subs[i], strlen(p->subs[i]));
+    return want;
 }
 
 struct send_arg {
@@ -131,9 +123,13 @@ struct age_arg {
 static int find_young(void *arg, uint64_t seq, const char *json, size_t len)
 {
     struct age_arg *a = arg;
-    const char *t = memmem(json, len, "\"t\":", 4);
-    int64_t ns = t ? strtoll(t + 4, NULL, 10) : 0;
+    struct ev_rec r;
+    int64_t ns = 0;
 
+    if (ev_rec_parse(&r, json, len)) {
+        ns = r.t_ns;
+        ev_rec_free(&r);
+    }
     if (ns >= a->cutoff_ns)
         return 1;                /* stop: this one stays */
     a->below = seq + 1;
@@ -145,8 +141,7 @@ static int min_cursor(void *arg, const char *group, const char *json,
                       size_t len)
 {
     uint64_t *m = arg;
-    const char *c = memmem(json, len, "\"cursor\":", 9);
-    uint64_t v = c ? strtoull(c + 9, NULL, 10) : 0;
+    uint64_t v = ev_group_cursor(json, len);
 
     (void)group;
     if (v < *m)

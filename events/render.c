@@ -2,13 +2,44 @@
  * events/render.c - an outbox record (store/outbox.c) as the S3 event
  * message (events.h shows it), built with jansson.
  */
-#include "events/events.h"
+#include "events/events_int.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+bool ev_rec_parse(struct ev_rec *r, const char *json, size_t len)
+{
+    json_error_t err;
+
+    r->j = json_loadb(json, len, 0, &err);
+    r->bucket = json_string_value(json_object_get(r->j, "b"));
+    r->key = json_string_value(json_object_get(r->j, "k"));
+    r->name = json_string_value(json_object_get(r->j, "n"));
+    r->t_ns = (int64_t)json_integer_value(json_object_get(r->j, "t"));
+    if (r->bucket && r->key && r->name)
+        return true;
+    ev_rec_free(r);
+    return false;
+}
+
+void ev_rec_free(struct ev_rec *r)
+{
+    json_decref(r->j);
+    r->j = NULL;
+}
+
+uint64_t ev_group_cursor(const char *json, size_t len)
+{
+    json_error_t err;
+    json_t *j = json_loadb(json, len, 0, &err);
+    uint64_t c = (uint64_t)json_integer_value(json_object_get(j, "cursor"));
+
+    json_decref(j);
+    return c;
+}
 
 static const char *jstr(json_t *j, const char *k)
 {

@@ -2,7 +2,7 @@
  * events/sub.c - the subscriber side of the C client library (events.h):
  * a ZeroMQ SUB socket on the publisher's endpoint, two frames per event.
  */
-#include "events/events.h"
+#include "events/events_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -19,18 +19,11 @@ int ev_sub_open(struct ev_sub **out, const char *endpoint,
                 const char *prefix)
 {
     struct ev_sub *sub = rs_xcalloc(1, sizeof *sub);
-    int linger = 0;
+    int rc;
 
     *out = NULL;
-    sub->zctx = zmq_ctx_new();
-    sub->sock = sub->zctx ? zmq_socket(sub->zctx, ZMQ_SUB) : NULL;
-    if (!sub->sock ||
-        zmq_setsockopt(sub->sock, ZMQ_LINGER, &linger, sizeof linger) ||
-        zmq_setsockopt(sub->sock, ZMQ_SUBSCRIBE, prefix ? prefix : "",
-                       prefix ? strlen(prefix) : 0) ||
-        zmq_connect(sub->sock, endpoint)) {
-        int rc = rs_err_set(RS_EINVAL, "events: cannot subscribe at %s: %s",
-                            endpoint, zmq_strerror(zmq_errno()));
+    if ((rc = ev_zconnect(&sub->zctx, &sub->sock, ZMQ_SUB, endpoint, 0,
+                          prefix ? prefix : "")) != RS_OK) {
         ev_sub_close(sub);
         return rc;
     }
@@ -38,14 +31,35 @@ int ev_sub_open(struct ev_sub **out, const char *endpoint,
     return RS_OK;
 }
 
-/* One frame into *buf (NUL-terminated); more: another frame follows. */
-static int frame(struct ev_sub *sub, char **buf, size_t *cap, bool *more)
+int ev_zconnect(void **ctx, void **sock, int type, const char *endpoint,
+                int linger_ms, const char *prefix)
+{
+    *ctx = zmq_ctx_new();
+    *sock = *ctx ? zmq_socket(*ctx, type) : NULL;
+    if (!*sock ||
+        zmq_setsockopt(*sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms) ||
+        (type == ZMQ_SUB &&
+         zmq_setsockopt(*sock, ZMQ_SUBSCRIBE, prefix, strlen(prefix))) ||
+        zmq_connect(*sock, endpoint)) {
+        int rc = rs_err_set(RS_EINVAL, "events: cannot connect to %s: %s",
+                            endpoint, zmq_strerror(zmq_errno()));
+        if (*sock)
+            zmq_close(*sock);
+        if (*ctx)
+            zmq_ctx_term(*ctx);
+        *sock = *ctx = NULL;
+        return rc;
+    }
+    return RS_OK;
+}
+
+int ev_zframe(void *sock, char **buf, size_t *cap, bool *more)
 {
     zmq_msg_t m;
     size_t n;
 
     zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, sub->sock, 0) < 0) {
+    if (zmq_msg_recv(&m, sock, 0) < 0) {
         int e = zmq_errno();
         zmq_msg_close(&m);
         if (e == EINTR)
@@ -81,16 +95,18 @@ int ev_sub_recv(struct ev_sub *sub, const char **topic, const char **msg,
         if (n == 0)
             return rs_err_set(RS_EBUSY, "no event within %d ms",
                               timeout_ms);
-        if ((rc = frame(sub, &sub->topic, &sub->tcap, &more)) != RS_OK)
+        rc = ev_zframe(sub->sock, &sub->topic, &sub->tcap, &more);
+        if (rc != RS_OK)
             return rc;
         if (!more)
             continue;            /* not ours: one frame only */
-        if ((rc = frame(sub, &sub->msg, &sub->mcap, &more)) != RS_OK)
+        rc = ev_zframe(sub->sock, &sub->msg, &sub->mcap, &more);
+        if (rc != RS_OK)
             return rc;
         while (more) {           /* drop extra frames of a newer sender */
             char *skip = NULL;
             size_t cap = 0;
-            rc = frame(sub, &skip, &cap, &more);
+            rc = ev_zframe(sub->sock, &skip, &cap, &more);
             free(skip);
             if (rc != RS_OK)
                 return rc;

@@ -97,15 +97,11 @@ static int find_group(void *arg, const char *group, const char *json,
                       size_t len)
 {
     struct find_arg *a = arg;
-    json_error_t err;
-    json_t *j;
 
     if (strcmp(group, a->name) != 0)
         return 0;
-    j = json_loadb(json, len, 0, &err);
-    a->cursor = (uint64_t)json_integer_value(json_object_get(j, "cursor"));
+    a->cursor = ev_group_cursor(json, len);
     a->found = true;
-    json_decref(j);
     return 1;
 }
 
@@ -215,25 +211,23 @@ static int deliver_one(void *arg, uint64_t seq, const char *json, size_t len)
 {
     struct deliver_arg *a = arg;
     struct hook *h = a->h;
-    json_error_t err;
-    json_t *r = json_loadb(json, len, 0, &err);
-    const char *bucket = json_string_value(json_object_get(r, "b"));
-    const char *key = json_string_value(json_object_get(r, "k"));
-    const char *name = json_string_value(json_object_get(r, "n"));
     char *msg = NULL, *topic = NULL;
     const char *config_id = NULL;
+    struct ev_rec r;
+    bool ours = false;
     long code;
 
-    if (!bucket || !key || !name ||
-        !ev_rules_match(a->w->rules, EV_TARGET_WEBHOOK, h->url, bucket, key,
-                        name, &config_id) ||
-        ev_render(&msg, &topic, seq, json, len, a->w->region, config_id) !=
-            RS_OK) {
-        json_decref(r);
+    if (ev_rec_parse(&r, json, len)) {
+        ours = ev_rules_match(a->w->rules, EV_TARGET_WEBHOOK, h->url,
+                              r.bucket, r.key, r.name, &config_id) &&
+               ev_render(&msg, &topic, seq, json, len, a->w->region,
+                         config_id) == RS_OK;
+        ev_rec_free(&r);
+    }
+    if (!ours) {
         h->cursor = seq;             /* not for this URL */
         return 0;
     }
-    json_decref(r);
     code = post(h, topic, msg);
     if (code >= 200 && code < 300) {
         h->cursor = seq;

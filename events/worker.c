@@ -4,7 +4,7 @@
  * ACKs or NACKs them, pings every second, and says HELLO again when the
  * broker forgot it (a restart).
  */
-#include "events/events.h"
+#include "events/events_int.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -74,19 +74,15 @@ int ev_worker_open(struct ev_worker **out, const char *endpoint,
                    int credit)
 {
     struct ev_worker *w = rs_xcalloc(1, sizeof *w);
-    int linger = 200, rc;           /* long enough for a BYE to leave */
+    int rc;
 
     *out = NULL;
     w->group = rs_xstrdup(group);
     w->filter = filter_json(filter);
     w->credit = credit > 0 ? credit : 16;
-    w->zctx = zmq_ctx_new();
-    w->sock = w->zctx ? zmq_socket(w->zctx, ZMQ_DEALER) : NULL;
-    if (!w->sock ||
-        zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger) ||
-        zmq_connect(w->sock, endpoint)) {
-        rc = rs_err_set(RS_EINVAL, "events: cannot connect to %s: %s",
-                        endpoint, zmq_strerror(zmq_errno()));
+    /* linger: long enough for a BYE to leave */
+    if ((rc = ev_zconnect(&w->zctx, &w->sock, ZMQ_DEALER, endpoint, 200,
+                          NULL)) != RS_OK) {
         ev_worker_close(w);
         return rc;
     }
@@ -101,35 +97,22 @@ int ev_worker_open(struct ev_worker **out, const char *endpoint,
 /* Read one whole message into w->f; the number of frames kept. */
 static int read_msg(struct ev_worker *w, int *n)
 {
-    int more = 1;
+    char *skip = NULL;
+    size_t skipcap = 0;
+    bool more = true;
+    int rc = RS_OK;
 
     *n = 0;
-    while (more) {
-        zmq_msg_t m;
-        size_t len;
-
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, w->sock, 0) < 0) {
-            int e = zmq_errno();
-            zmq_msg_close(&m);
-            return e == EINTR ? rs_err_set(RS_ESHUTDOWN, "interrupted")
-                              : rs_err_set(RS_EIO, "events: receive: %s",
-                                           zmq_strerror(e));
-        }
-        len = zmq_msg_size(&m);
+    while (more && rc == RS_OK) {
         if (*n < 5) {
-            if (len + 1 > w->cap[*n]) {
-                w->cap[*n] = len + 1;
-                w->f[*n] = rs_xrealloc(w->f[*n], w->cap[*n]);
-            }
-            memcpy(w->f[*n], zmq_msg_data(&m), len);
-            w->f[*n][len] = '\0';
+            rc = ev_zframe(w->sock, &w->f[*n], &w->cap[*n], &more);
             (*n)++;
+        } else {
+            rc = ev_zframe(w->sock, &skip, &skipcap, &more);
         }
-        more = zmq_msg_more(&m);
-        zmq_msg_close(&m);
     }
-    return RS_OK;
+    free(skip);
+    return rc;
 }
 
 int ev_worker_recv(struct ev_worker *w, struct ev_delivery *d,

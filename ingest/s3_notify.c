@@ -75,18 +75,8 @@ static bool target_ok(const char *arn)
 
     if (!res || !*res)
         return false;
-    if (!strncmp(arn, "arn:roadstore:zmq:", 18)) {
-        size_t n = strlen(res);
-        if (n > 64)
-            return false;
-        for (size_t i = 0; i < n; i++)
-            if (!((res[i] >= 'a' && res[i] <= 'z') ||
-                  (res[i] >= 'A' && res[i] <= 'Z') ||
-                  (res[i] >= '0' && res[i] <= '9') || res[i] == '.' ||
-                  res[i] == '_' || res[i] == '-'))
-                return false;
-        return true;
-    }
+    if (!strncmp(arn, "arn:roadstore:zmq:", 18))
+        return store_events_group_name_ok(res);
     if (!strncmp(arn, "arn:roadstore:webhook:", 22))
         return !strncmp(res, "http://", 7) || !strncmp(res, "https://", 8);
     return false;

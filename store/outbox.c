@@ -144,6 +144,60 @@ static uint64_t key_seq(const char *p, size_t avail)
     return v;
 }
 
+/* Call fn for every record whose key starts with prefix, from the key
+ * from (NULL: the first), in key order; a non-zero return stops the scan
+ * and is returned, else the iterator's status. */
+static int scan(struct store *s, const char *prefix, size_t plen,
+                const char *from, size_t fromlen,
+                int (*fn)(void *arg, const char *k, size_t kl, const char *v,
+                          size_t vl),
+                void *arg)
+{
+    struct idx_iter *it;
+    int rc = RS_OK;
+
+    idx_iter_open(&it, s->ix, prefix, plen);
+    for (idx_iter_seek(it, from ? from : prefix, from ? fromlen : plen);
+         idx_iter_valid(it); idx_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = idx_iter_key(it, &kl);
+        const char *v = idx_iter_value(it, &vl);
+
+        if ((rc = fn(arg, k, kl, v, vl)) != 0)
+            break;
+    }
+    if (rc == RS_OK)
+        rc = idx_iter_status(it);
+    idx_iter_close(it);
+    return rc;
+}
+
+/* A scan that hands cb the name after the 2-byte prefix ("G/", "n/"). */
+struct named {
+    int (*cb)(void *arg, const char *name, const char *json, size_t len);
+    void *arg;
+};
+
+static int named_one(void *arg, const char *k, size_t kl, const char *v,
+                     size_t vl)
+{
+    struct named *n = arg;
+    char name[80];
+
+    snprintf(name, sizeof name, "%.*s", (int)(kl - 2), k + 2);
+    return n->cb(n->arg, name, v, vl);
+}
+
+/* Stage the deletion of every key scanned (arg: the batch). */
+static int delete_one(void *arg, const char *k, size_t kl, const char *v,
+                      size_t vl)
+{
+    (void)v;
+    (void)vl;
+    idx_batch_delete(arg, k, kl);
+    return 0;
+}
+
 struct store_outbox {
     pthread_mutex_t lock;
     pthread_cond_t cond;             /* head moved */
@@ -300,62 +354,69 @@ uint64_t store_events_wait(struct store *s, uint64_t after, int timeout_ms)
     return h;
 }
 
+struct read_arg {
+    uint64_t upto;
+    size_t max, n;
+    int (*cb)(void *arg, uint64_t seq, const char *json, size_t len);
+    void *arg;
+    int stop;                        /* the callback's, or -1: a limit */
+};
+
+static int read_one(void *arg, const char *k, size_t kl, const char *v,
+                    size_t vl)
+{
+    struct read_arg *a = arg;
+    uint64_t seq = key_seq(k + 2, kl - 2);
+
+    if (seq > a->upto || (a->max && a->n == a->max))
+        return 1;
+    a->n++;
+    return (a->stop = a->cb(a->arg, seq, v, vl)) != 0;
+}
+
 int store_events_read(struct store *s, uint64_t after, uint64_t upto,
                       size_t max,
                       int (*cb)(void *arg, uint64_t seq, const char *json,
                                 size_t len),
                       void *arg)
 {
-    struct idx_iter *it;
+    struct read_arg a = {upto, max, 0, cb, arg, 0};
     char k[IDX_KEY_MAX];
-    size_t n = 0;
-    int rc = RS_OK;
+    int rc = scan(s, IDX_PREFIX_EVENT, 2, k, idx_key_event(k, after + 1),
+                  read_one, &a);
 
-    idx_iter_open(&it, s->ix, IDX_PREFIX_EVENT, 2);
-    for (idx_iter_seek(it, k, idx_key_event(k, after + 1));
-         idx_iter_valid(it); idx_iter_next(it)) {
-        size_t kl, vl;
-        const char *key = idx_iter_key(it, &kl);
-        const char *v = idx_iter_value(it, &vl);
-        uint64_t seq = key_seq(key + 2, kl - 2);
+    return rc < 0 ? rc : a.stop;
+}
 
-        if (seq > upto || (max && n == max))
-            break;
-        n++;
-        if ((rc = cb(arg, seq, v, vl)) != 0)
-            break;
-    }
-    if (rc == RS_OK)
-        rc = idx_iter_status(it);
-    idx_iter_close(it);
-    return rc;
+struct prune_arg {
+    struct idx_batch *b;
+    uint64_t below;
+};
+
+static int prune_one(void *arg, const char *k, size_t kl, const char *v,
+                     size_t vl)
+{
+    struct prune_arg *a = arg;
+
+    if (key_seq(k + 2, kl - 2) >= a->below)
+        return 1;
+    return delete_one(a->b, k, kl, v, vl);
 }
 
 int store_events_prune(struct store *s, uint64_t below)
 {
-    struct idx_iter *it;
     struct idx_batch *b;
-    size_t n = 0;
     int rc;
 
     if (!s->ob)
         return RS_OK;
     b = idx_batch_begin(s->ix);
-    idx_iter_open(&it, s->ix, IDX_PREFIX_EVENT, 2);
-    for (idx_iter_seek(it, IDX_PREFIX_EVENT, 2); idx_iter_valid(it);
-         idx_iter_next(it)) {
-        size_t kl;
-        const char *key = idx_iter_key(it, &kl);
-        if (key_seq(key + 2, kl - 2) >= below)
-            break;
-        idx_batch_delete(b, key, kl);
-        n++;
-    }
-    rc = idx_iter_status(it);
-    idx_iter_close(it);
-    if (rc != RS_OK || n == 0) {
+    /* everything in [e/, e/<below>) */
+    rc = scan(s, IDX_PREFIX_EVENT, 2, NULL, 0, prune_one,
+              &(struct prune_arg){b, below});
+    if (rc < 0 || idx_batch_count(b) == 0) {
         idx_batch_abort(b);
-        return rc;
+        return rc < 0 ? rc : RS_OK;
     }
     /* No sync: an event pruned twice costs nothing. */
     rc = idx_batch_commit(b, false);
@@ -384,18 +445,26 @@ uint64_t store_events_first(struct store *s)
 /* Consumer groups and their dead letters                               */
 /* ------------------------------------------------------------------ */
 
-static int check_group(const char *g)
+bool store_events_group_name_ok(const char *g)
 {
     size_t n = g ? strlen(g) : 0;
 
     if (n == 0 || n > 64)
-        return rs_err_set(RS_EINVAL, "group name of %zu bytes (1..64)", n);
+        return false;
     for (size_t i = 0; i < n; i++)
         if (!((g[i] >= 'a' && g[i] <= 'z') || (g[i] >= 'A' && g[i] <= 'Z') ||
               (g[i] >= '0' && g[i] <= '9') || g[i] == '.' || g[i] == '_' ||
               g[i] == '-'))
-            return rs_err_set(RS_EINVAL, "bad character in group name");
-    return RS_OK;
+            return false;
+    return true;
+}
+
+static int check_group(const char *g)
+{
+    return store_events_group_name_ok(g)
+               ? RS_OK
+               : rs_err_set(RS_EINVAL, "bad group name '%s' (1..64 of "
+                            "A-Za-z0-9._-)", g ? g : "");
 }
 
 int store_events_group_put(struct store *s, const char *group,
@@ -417,26 +486,16 @@ int store_events_group_delete(struct store *s, const char *group,
                               bool dead_letters)
 {
     struct idx_batch *b;
-    struct idx_iter *it;
     char k[IDX_KEY_MAX];
-    size_t kl;
     int rc;
 
     if ((rc = check_group(group)) != RS_OK)
         return rc;
     b = idx_batch_begin(s->ix);
     idx_batch_delete(b, k, (size_t)snprintf(k, sizeof k, "G/%s", group));
-    if (!dead_letters)
-        return idx_batch_commit(b, true);
-    kl = (size_t)snprintf(k, sizeof k, "D/%s/", group);
-    idx_iter_open(&it, s->ix, k, kl);
-    for (idx_iter_seek(it, k, kl); idx_iter_valid(it); idx_iter_next(it)) {
-        size_t l;
-        const char *dk = idx_iter_key(it, &l);
-        idx_batch_delete(b, dk, l);
-    }
-    rc = idx_iter_status(it);
-    idx_iter_close(it);
+    if (dead_letters)
+        rc = scan(s, k, (size_t)snprintf(k, sizeof k, "D/%s/", group), NULL,
+                  0, delete_one, b);
     if (rc != RS_OK) {
         idx_batch_abort(b);
         return rc;
@@ -449,24 +508,7 @@ int store_events_group_list(struct store *s,
                                       const char *json, size_t len),
                             void *arg)
 {
-    struct idx_iter *it;
-    int rc = RS_OK;
-
-    idx_iter_open(&it, s->ix, "G/", 2);
-    for (idx_iter_seek(it, "G/", 2); idx_iter_valid(it); idx_iter_next(it)) {
-        size_t kl, vl;
-        const char *k = idx_iter_key(it, &kl);
-        const char *v = idx_iter_value(it, &vl);
-        char name[80];
-
-        snprintf(name, sizeof name, "%.*s", (int)(kl - 2), k + 2);
-        if ((rc = cb(arg, name, v, vl)) != 0)
-            break;
-    }
-    if (rc == RS_OK)
-        rc = idx_iter_status(it);
-    idx_iter_close(it);
-    return rc;
+    return scan(s, "G/", 2, NULL, 0, named_one, &(struct named){cb, arg});
 }
 
 int store_events_dlq_put(struct store *s, const char *group, uint64_t seq,
@@ -486,41 +528,42 @@ int store_events_dlq_put(struct store *s, const char *group, uint64_t seq,
     return idx_batch_commit(b, true);
 }
 
+struct dlq_arg {
+    int (*cb)(void *arg, const char *group, uint64_t seq, const char *json,
+              size_t len);
+    void *arg;
+};
+
+/* D/<group>/<seq:16 hex> */
+static int dlq_one(void *arg, const char *k, size_t kl, const char *v,
+                   size_t vl)
+{
+    struct dlq_arg *a = arg;
+    const char *slash = memchr(k + 2, '/', kl - 2);
+    char name[80];
+
+    if (!slash)
+        return 0;
+    snprintf(name, sizeof name, "%.*s", (int)(slash - k - 2), k + 2);
+    return a->cb(a->arg, name,
+                 key_seq(slash + 1, kl - (size_t)(slash + 1 - k)), v, vl);
+}
+
 int store_events_dlq_list(struct store *s, const char *group,
                           int (*cb)(void *arg, const char *group,
                                     uint64_t seq, const char *json,
                                     size_t len),
                           void *arg)
 {
-    struct idx_iter *it;
     char p[IDX_KEY_MAX];
     size_t pl;
-    int rc = RS_OK;
+    int rc;
 
     if (group && (rc = check_group(group)) != RS_OK)
         return rc;
     pl = group ? (size_t)snprintf(p, sizeof p, "D/%s/", group)
                : (size_t)snprintf(p, sizeof p, "D/");
-    idx_iter_open(&it, s->ix, p, pl);
-    for (idx_iter_seek(it, p, pl); idx_iter_valid(it); idx_iter_next(it)) {
-        size_t kl, vl;
-        const char *k = idx_iter_key(it, &kl);
-        const char *v = idx_iter_value(it, &vl);
-        const char *slash = memchr(k + 2, '/', kl - 2);
-        char name[80];
-
-        if (!slash)
-            continue;
-        snprintf(name, sizeof name, "%.*s", (int)(slash - k - 2), k + 2);
-        if ((rc = cb(arg, name,
-                     key_seq(slash + 1, kl - (size_t)(slash + 1 - k)), v,
-                     vl)) != 0)
-            break;
-    }
-    if (rc == RS_OK)
-        rc = idx_iter_status(it);
-    idx_iter_close(it);
-    return rc;
+    return scan(s, p, pl, NULL, 0, dlq_one, &(struct dlq_arg){cb, arg});
 }
 
 /* ------------------------------------------------------------------ */
@@ -561,24 +604,7 @@ int store_notification_list(struct store *s,
                                       const char *json, size_t len),
                             void *arg)
 {
-    struct idx_iter *it;
-    int rc = RS_OK;
-
-    idx_iter_open(&it, s->ix, "n/", 2);
-    for (idx_iter_seek(it, "n/", 2); idx_iter_valid(it); idx_iter_next(it)) {
-        size_t kl, vl;
-        const char *k = idx_iter_key(it, &kl);
-        const char *v = idx_iter_value(it, &vl);
-        char name[80];
-
-        snprintf(name, sizeof name, "%.*s", (int)(kl - 2), k + 2);
-        if ((rc = cb(arg, name, v, vl)) != 0)
-            break;
-    }
-    if (rc == RS_OK)
-        rc = idx_iter_status(it);
-    idx_iter_close(it);
-    return rc;
+    return scan(s, "n/", 2, NULL, 0, named_one, &(struct named){cb, arg});
 }
 
 void store__notification_changed(void)

@@ -326,6 +326,7 @@ uint64_t store_events_first(struct store *s);
  */
 int store_events_group_put(struct store *s, const char *group,
                            const char *json, bool sync);
+bool store_events_group_name_ok(const char *group);
 /* Remove a group's record, and its dead letters too when asked. */
 int store_events_group_delete(struct store *s, const char *group,
                               bool dead_letters);
