@@ -559,29 +559,13 @@ static int spawn_child(const char *point, const char *dir, const char *kind)
 {
     char *argv[] = {"append_test", "--child-append", (char *)dir,
                     (char *)kind, NULL};
-    char env_cp[128];
-    char **envp;
-    size_t ne = 0;
-    pid_t pid;
-    int st;
+    char cp[96];
 
-    while (environ[ne])
-        ne++;
-    envp = calloc(ne + 2, sizeof *envp);
-    ne = 0;
-    for (size_t i = 0; environ[i]; i++)
-        if (strncmp(environ[i], "ROADSTORE_CRASHPOINT=", 21) != 0)
-            envp[ne++] = environ[i];
     /* each acknowledged append passes each point once: die at the pass
      * of the next one */
-    snprintf(env_cp, sizeof env_cp, "ROADSTORE_CRASHPOINT=%s:%d", point,
+    snprintf(cp, sizeof cp, "%s:%d", point,
              strcmp(kind, "append") ? NACK : NACK + 1);
-    envp[ne++] = env_cp;
-    assert_int_equal(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv,
-                                 envp), 0);
-    free(envp);
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    return st;
+    return fx_spawn_crash(argv, cp);
 }
 
 static uint64_t last_acked(const char *dir)

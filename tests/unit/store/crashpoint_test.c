@@ -105,30 +105,10 @@ static int spawn_child(const char *point, const char *dir, int first, int n,
     char a1[16], a2[16];
     char *argv[] = {"crashpoint_test", die ? "--child-put-die" : "--child-put",
                     (char *)dir, a1, a2, NULL};
-    char env_cp[128];
-    char **envp;
-    size_t ne = 0;
-    pid_t pid;
-    int st;
 
     snprintf(a1, sizeof a1, "%d", first);
     snprintf(a2, sizeof a2, "%d", n);
-    while (environ[ne])
-        ne++;
-    envp = calloc(ne + 2, sizeof *envp);
-    ne = 0;
-    for (size_t i = 0; environ[i]; i++)
-        if (strncmp(environ[i], "ROADSTORE_CRASHPOINT=", 21) != 0)
-            envp[ne++] = environ[i];
-    if (point) {
-        snprintf(env_cp, sizeof env_cp, "ROADSTORE_CRASHPOINT=%s", point);
-        envp[ne++] = env_cp;
-    }
-    assert_int_equal(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv,
-                                 envp), 0);
-    free(envp);
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    return st;
+    return fx_spawn_crash(argv, point);
 }
 
 /* ------------------------------------------------------------------ */

@@ -19,6 +19,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -240,6 +241,32 @@ uint64_t fx_gc_pending(struct fx *f)
 /* ------------------------------------------------------------------ */
 
 /* /proc/self/exe is this program, whatever path it was started by. */
+int fx_spawn_crash(char *const argv[], const char *point)
+{
+    char env_cp[128];
+    char **envp;
+    size_t ne = 0;
+    pid_t pid;
+    int st;
+
+    while (environ[ne])
+        ne++;
+    envp = calloc(ne + 2, sizeof *envp);
+    ne = 0;
+    for (size_t i = 0; environ[i]; i++)
+        if (strncmp(environ[i], "ROADSTORE_CRASHPOINT=", 21) != 0)
+            envp[ne++] = environ[i];
+    if (point) {
+        snprintf(env_cp, sizeof env_cp, "ROADSTORE_CRASHPOINT=%s", point);
+        envp[ne++] = env_cp;
+    }
+    assert_int_equal(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv,
+                                 envp), 0);
+    free(envp);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
 int fx_run_child(const char *mode, const char *dir)
 {
     char *argv[] = {program_invocation_short_name, (char *)mode, (char *)dir,

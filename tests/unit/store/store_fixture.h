@@ -128,4 +128,12 @@ uint64_t fx_gc_pending(struct fx *f);
  */
 int fx_run_child(const char *mode, const char *dir);
 
+/*
+ * Run this test program again with argv (argv[0] its name) and the
+ * environment, ROADSTORE_CRASHPOINT set to point (NULL: unset; "NAME" or
+ * "NAME:N", core/rs.h), and wait for it.  Returns its wait status (a crash
+ * point ends it by SIGKILL).
+ */
+int fx_spawn_crash(char *const argv[], const char *point);
+
 #endif /* STORE_FIXTURE_H */
