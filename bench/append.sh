@@ -110,31 +110,13 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # ------------------------------------------------------------ server
 
 srv_start() {
-	mkdir -p "$SDATA"
-	SPORT=$(free_port)
-	"$ROADSTORE" server --data "$SDATA" --listen "127.0.0.1:$SPORT" >>"$WORK/server.log" 2>&1 &
-	SPID=$!
-	local _
-	for _ in $(seq 1 600); do
-		if ! kill -0 "$SPID" 2>/dev/null; then
-			note "roadstore exited at startup: $(tail -5 "$WORK/server.log" | tr '\n' ' ')"
-			SPID=
-			return 1
-		fi
-		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
-			"http://127.0.0.1:$SPORT/_roadstore/health")" = 200 ] && return 0
-		sleep 0.1
-	done
-	note "roadstore not healthy after 60 s"
-	return 1
+	rs_serve "$SDATA" "$WORK/server.log" || { SPID=; return 1; }
+	SPID=$RS_PID
+	SPORT=$RS_PORT
 }
 
 srv_stop() {
-	[ -z "$SPID" ] && return
-	kill "$SPID" 2>/dev/null
-	wait "$SPID" 2>/dev/null
-	local st=$?
-	[ "$st" != 0 ] && [ "$st" != 143 ] && note "roadstore exited with status $st at stop"
+	rs_halt
 	SPID=
 }
 

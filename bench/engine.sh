@@ -49,22 +49,15 @@ for size in $SIZES; do
 		sb=$("$STOREBENCH" --data "$WORK/sb" --size "$size" --concurrency "$c" --duration "$DUR" --check | grep '^STOREBENCH')
 		fs=$("$RSBENCH" fsyncfiles --dir "$WORK/fs" --size "$size" --concurrency "$c" --duration "$DUR" 2>&1 | grep '^RSBENCH')
 		rm -rf "$WORK/srv"
-		PORT=$(free_port)
-		"$ROADSTORE" server --data "$WORK/srv" --listen "127.0.0.1:$PORT" \
-			--events "tcp://127.0.0.1:$(free_port)" --broker "tcp://127.0.0.1:$(free_port)" \
-			>>"$WORK/server.log" 2>&1 &
-		SPID=$!
-		for i in $(seq 1 100); do
-			[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/_roadstore/health")" = 200 ] && break
-			sleep 0.1
-		done
+		rs_serve "$WORK/srv" "$WORK/server.log" || exit 1
+		SPID=$RS_PID
+		PORT=$RS_PORT
 		c0=$(cpu_ticks "$SPID")
 		ht=$("$RSBENCH" put --endpoint "http://127.0.0.1:$PORT" --bucket bench --size "$size" \
 			--concurrency "$c" --duration "$DUR" --prefix p/ 2>&1 | grep '^RSBENCH')
 		c1=$(cpu_ticks "$SPID")
 		fpp=$(curl -s "http://127.0.0.1:$PORT/_roadstore/metrics" | awk '$1 == "roadstore_wal_fsyncs_per_put" {print $2}')
-		kill "$SPID"
-		wait "$SPID" 2>/dev/null
+		rs_halt
 		SPID=
 		{
 			echo "# size=$size conc=$c load1=$l"

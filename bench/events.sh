@@ -48,25 +48,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# srv_start NAME EVENTS(true|false)
+# srv_start NAME EVENTS(true|false): a fresh server; SPID, PORT, BPORT
 srv_start() {
-	local d=$WORK/data-$1 i
-	PORT=$(free_port)
-	EPORT=$(free_port)
-	BPORT=$(free_port)
 	printf '[events]\nenabled = %s\n' "$2" >"$WORK/$1.conf"
-	"$ROADSTORE" server --data "$d" --listen "127.0.0.1:$PORT" \
-		--events "tcp://127.0.0.1:$EPORT" --broker "tcp://127.0.0.1:$BPORT" \
-		--config "$WORK/$1.conf" >>"$WORK/server-$1.log" 2>&1 &
-	SPID=$!
-	for i in $(seq 1 300); do
-		[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/_roadstore/health")" = 200 ] && return 0
-		sleep 0.1
-	done
-	note "server $1 did not start"
-	return 1
+	rs_serve "$WORK/data-$1" "$WORK/server-$1.log" --config "$WORK/$1.conf" || return 1
+	SPID=$RS_PID
+	PORT=$RS_PORT
+	BPORT=$RS_BPORT
 }
-srv_stop() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; SPID=; }
+srv_stop() { rs_halt; SPID=; }
 
 # put NAME -> LAST (RSBENCH line + srv_cpu_s)
 put() {

@@ -77,3 +77,44 @@ foreign_top() {
 		awk -v me="$$" '$3 !~ /^(roadstore|nginx|rsbench|ps|awk|run\.sh|small\.sh|bash|du|sleep|curl)$/ && $2 > 5 {printf "%s%s %s%%", sep, $3, $2; sep=", "; if (++n == 5) exit}'
 }
 
+
+# rs_serve DATA LOG [ARGS...]: start $ROADSTORE on fresh loopback ports
+# (S3, event PUB, broker) with data dir DATA, appending its output to LOG,
+# and wait until it is healthy.  Sets RS_PID, RS_PORT, RS_EPORT, RS_BPORT;
+# returns 1 (with a note) when it exits or stays unhealthy for 60 s.  Call
+# it in the benchmark's shell, not in $(...), so rs_halt can wait for it.
+rs_serve() {
+	local data=$1 logf=$2 i
+	shift 2
+	mkdir -p "$data"
+	RS_PORT=$(free_port)
+	RS_EPORT=$(free_port)
+	RS_BPORT=$(free_port)
+	"$ROADSTORE" server --data "$data" --listen "127.0.0.1:$RS_PORT" \
+		--events "tcp://127.0.0.1:$RS_EPORT" --broker "tcp://127.0.0.1:$RS_BPORT" \
+		"$@" >>"$logf" 2>&1 &
+	RS_PID=$!
+	for i in $(seq 1 600); do
+		if ! kill -0 "$RS_PID" 2>/dev/null; then
+			note "roadstore exited at startup: $(tail -5 "$logf" | tr '\n' ' ')"
+			RS_PID=
+			return 1
+		fi
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+			"http://127.0.0.1:$RS_PORT/_roadstore/health")" = 200 ] && return 0
+		sleep 0.1
+	done
+	note "roadstore not healthy after 60 s"
+	return 1
+}
+
+# rs_halt: SIGTERM the server rs_serve started and wait for it (a note
+# when it exits with an unexpected status).
+rs_halt() {
+	[ -z "${RS_PID:-}" ] && return
+	kill "$RS_PID" 2>/dev/null
+	wait "$RS_PID" 2>/dev/null
+	local st=$?
+	[ "$st" != 0 ] && [ "$st" != 143 ] && note "roadstore exited with status $st at stop"
+	RS_PID=
+}
