@@ -5,7 +5,10 @@
 # WAL group commit, no HTTP) and `rsbench fsyncfiles` (one file + write +
 # fdatasync + fsync(dir) per object, the naive design at the disk's
 # limit), then the same PUTs over HTTP (`rsbench put` against a fresh
-# server) so the gateway's share shows.
+# server) so the gateway's share shows.  Per size, fio (when installed:
+# scripts/deps.sh bench) gives the disk's own fdatasync-bound rate: one
+# job writing SIZE blocks to one file with an fdatasync after each, the
+# rate of any design that waits for its own flush per object.
 #
 #   BUILD=build-bench DUR=5 SIZES="4K 64K" CONCS="1 8 64" bench/engine.sh
 #
@@ -42,7 +45,20 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b + 0 == 0) print "–"; else prin
 START=$(date -u '+%Y-%m-%d %H:%M UTC')
 UP0=$(uptime)
 ROWS=()
+# fio_rate SIZE: writes+fdatasyncs per second of one fio job ("–" without fio)
+fio_rate() {
+	command -v fio >/dev/null || { echo "–"; return; }
+	mkdir -p "$WORK/fio"
+	fio --name=fdatasync --directory="$WORK/fio" --rw=write --bs="$1" --size=1g \
+		--ioengine=sync --fdatasync=1 --numjobs=1 --time_based --runtime="$DUR" \
+		--output-format=terse --terse-version=3 2>/dev/null | awk -F';' '{printf "%.0f", $49}'
+	rm -rf "$WORK/fio"
+}
+
 for size in $SIZES; do
+	fio1=$(fio_rate "$(tr 'K' 'k' <<<"$size")")
+	echo "# size=$size fio_fdatasync_1job_iops=$fio1" >>"$RAW"
+	log "$size: fio one job, fdatasync per write: $fio1/s"
 	for c in $CONCS; do
 		rm -rf "$WORK/sb" "$WORK/fs"
 		l=$(cut -d' ' -f1 /proc/loadavg)
@@ -69,7 +85,7 @@ for size in $SIZES; do
 		d=$(f "$fs" ops_s)
 		h=$(f "$ht" ops_s)
 		[ "$(f "$sb" check_bad)" != 0 ] && NOTES+=("storebench $size c=$c: read-back check failed")
-		ROWS+=("| $size | $c | $e | $d | **$(ratio "$e" "$d")** | $h | $(ratio "$h" "$d") | $fpp | $l |")
+		ROWS+=("| $size | $c | $e | $fio1 | **$(ratio "$e" "$fio1")** | $d | **$(ratio "$e" "$d")** | $h | $(ratio "$h" "$d") | $fpp | $l |")
 		log "$size c=$c: engine $e, fsync-per-file $d, HTTP $h"
 	done
 done
@@ -82,8 +98,8 @@ done
 	echo "- uptime at end:   $(uptime)"
 	echo "- command: \`BUILD=$BUILD DUR=$DUR SIZES=\"$SIZES\" CONCS=\"$CONCS\" bench/engine.sh\`"
 	echo
-	echo "| size | c | engine PUT/s (storebench, merge path, durable, read back) | one file + fdatasync + fsync(dir) per object /s | engine / fsync-per-file | HTTP PUT/s (rsbench put, same config) | HTTP / fsync-per-file | WAL fsyncs per PUT (HTTP run) | 1-min load |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| size | c | engine PUT/s (storebench, merge path, durable, read back) | disk's fdatasync-bound rate (fio, 1 job, fdatasync per write) /s | engine / fdatasync rate | c files + fdatasync + fsync(dir) per object /s | engine / fsync-per-file | HTTP PUT/s (rsbench put, same config) | HTTP / fsync-per-file | WAL fsyncs per PUT (HTTP run) | 1-min load |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for r in "${ROWS[@]}"; do echo "$r"; done
 	for n in "${NOTES[@]}"; do echo "- NOTE: $n"; done
 } >"$MD"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# scripts/deps.sh [build|test|all]: install the Debian 12 packages roadstore
+# scripts/deps.sh [build|test|all|bench]: install the Debian 12 packages roadstore
 # needs, and nothing that is already there.
 #
 #   build  compiler, cmake and the -dev libraries the server links
@@ -7,6 +7,7 @@
 #          rclone, boto3, Node.js/npm, nginx for the benchmark ceiling, clang
 #          with compiler-rt for the libFuzzer targets)
 #   all    same as test (the default)
+#   bench  test + fio (bench/engine.sh measures the disk's own fdatasync rate)
 #
 # Runs as root on a fresh `debootstrap --variant=minbase bookworm` system.
 # Quick and silent when everything is present: it asks dpkg what is missing
@@ -28,7 +29,8 @@ TEST_PKGS=(
 case "$what" in
   build) want=("${BUILD_PKGS[@]}") ;;
   test|all) want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
-  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+  bench) want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" fio) ;;
+  *) echo "usage: $0 [build|test|all|bench]" >&2; exit 2 ;;
 esac
 
 missing=()
