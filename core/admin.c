@@ -1,6 +1,7 @@
 /*
- * core/admin.c - `roadstore admin`: user management, and maintenance of
- * merged containers (compact, fsck).
+ * core/admin.c - `roadstore admin`: user management, maintenance of
+ * merged containers (compact, fsck) and a lifecycle pass on request
+ * (lifecycle run).
  *
  * Works on a stopped node by opening the store directly (--data DIR), and
  * on a running one through its admin endpoint (gw_admin.c), signed with
@@ -322,6 +323,47 @@ static int maint(const struct maint_args *ma, struct rs_config *cfg,
     return rc;
 }
 
+/* lifecycle run [--bucket B]: one lifecycle pass now, here or through
+ * the running server. */
+static int lifecycle_run(int argc, char **argv, struct rs_config *cfg,
+                         const char *explicit_endpoint)
+{
+    const char *path = "/_roadstore/admin/lifecycle/run";
+    const char *bucket = NULL;
+    struct store *s = NULL;
+    struct rs_kv params[1];
+    size_t np = 0;
+    char endpoint[300];
+    char *out = NULL;
+    int rc;
+
+    if (argc < 2 || strcmp(argv[1], "run"))
+        return rs_err_set(RS_EINVAL, "usage");
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--bucket") && i + 1 < argc)
+            bucket = argv[++i];
+        else
+            return rs_err_set(RS_EINVAL, "usage");
+    }
+    add_param(params, &np, "bucket", bucket);
+    if (explicit_endpoint)
+        return rs_main_remote_call(explicit_endpoint, cfg, false, "POST",
+                                   path, params, np);
+    rc = store_open(&s, cfg);
+    if (rc == RS_EBUSY &&
+        rs_main_running_endpoint(cfg, endpoint, sizeof(endpoint)) == RS_OK)
+        return rs_main_remote_call(endpoint, cfg, true, "POST", path, params,
+                                   np);
+    if (rc != RS_OK)
+        return rc;
+    rc = gw_lifecycle_run(s, bucket, &out);
+    if (out)
+        printf("%s\n", out);
+    free(out);
+    store_close(s);
+    return rc;
+}
+
 int rs_main_admin(int argc, char **argv)
 {
     struct rs_config cfg;
@@ -353,6 +395,20 @@ int rs_main_admin(int argc, char **argv)
         rs_config_dispose(&cfg);
         return rc ? 1 : 0;
     }
+    if (next < argc && !strcmp(argv[next], "lifecycle")) {
+        rc = lifecycle_run(argc - next, argv + next, &cfg, mo.endpoint);
+        if (rc == RS_EINVAL && !strcmp(rs_err_msg(), "usage")) {
+            fprintf(stderr, "usage: roadstore admin [--data DIR] [--config "
+                    "FILE] [--endpoint URL] lifecycle run [--bucket B]\n");
+            rs_config_dispose(&cfg);
+            return 2;
+        }
+        if (rc)
+            fprintf(stderr, "roadstore admin: %s: %s\n", rs_strerror(rc),
+                    rs_err_msg());
+        rs_config_dispose(&cfg);
+        return rc ? 1 : 0;
+    }
     if (parse_user_args(&ua, argc - next, argv + next)) {
         fprintf(stderr,
                 "usage: roadstore admin [--data DIR] [--config FILE] "
@@ -361,7 +417,8 @@ int rs_main_admin(int argc, char **argv)
                 "       roadstore admin [...] user list | user info NAME | "
                 "user remove NAME\n"
                 "       roadstore admin [...] compact [--min-dead PERCENT]\n"
-                "       roadstore admin [...] fsck [--repair] [--no-verify]\n");
+                "       roadstore admin [...] fsck [--repair] [--no-verify]\n"
+                "       roadstore admin [...] lifecycle run [--bucket B]\n");
         rs_config_dispose(&cfg);
         return 2;
     }

@@ -66,6 +66,9 @@ static const struct conf_key conf_keys[] = {
     K("events", "ack_timeout", CT_INT, events_ack_timeout),
     K("events", "max_attempts", CT_INT, events_max_attempts),
     K("events", "worker_timeout", CT_INT, events_worker_timeout),
+    K("lifecycle", "enabled", CT_BOOL, lifecycle_enabled),
+    K("lifecycle", "interval", CT_INT, lifecycle_interval),
+    K("lifecycle", "day_seconds", CT_INT, lifecycle_day_seconds),
 };
 
 void rs_config_init(struct rs_config *c)
@@ -105,6 +108,9 @@ void rs_config_init(struct rs_config *c)
     c->events_ack_timeout = 30;
     c->events_max_attempts = 5;
     c->events_worker_timeout = 10;
+    c->lifecycle_enabled = true;
+    c->lifecycle_interval = 3600;
+    c->lifecycle_day_seconds = 86400;
 }
 
 static void group_clear(struct rs_group_conf *g)

@@ -346,6 +346,9 @@ static int cmd_server(int argc, char **argv)
     if (ev_webhooks_start(&hooks, s, &cfg) != RS_OK)
         rs_warn("%s; webhooks are not served (their events are kept)",
                 rs_err_msg());
+    if (store_lifecycle_start(s, &cfg) != RS_OK)
+        rs_warn("%s; lifecycle rules run only through `roadstore admin "
+                "lifecycle run`", rs_err_msg());
     parts.broker = broker;
     parts.hooks = hooks;
     {

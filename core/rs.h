@@ -268,6 +268,12 @@ struct rs_config {
                                    dead-letter list, 5 */
     int events_worker_timeout;  /* seconds of silence before a worker is
                                    taken for gone, 10 */
+    /* [lifecycle]: bucket lifecycle rules (store/lifecycle.c) */
+    bool lifecycle_enabled;     /* the server runs passes itself, true */
+    int lifecycle_interval;     /* seconds between two passes, 3600 */
+    int lifecycle_day_seconds;  /* length of a lifecycle "day", 86400;
+                                   other values (tests) also turn off the
+                                   rounding of due times to midnight UTC */
 };
 
 /* Fill every field with its default (strings are malloc'ed copies). */

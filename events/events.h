@@ -29,7 +29,11 @@
  * eventName is one of ObjectCreated:Put, ObjectCreated:Copy,
  * ObjectCreated:CompleteMultipartUpload, ObjectCreated:Append,
  * ObjectRemoved:Delete, ObjectTagging:Put, ObjectTagging:Delete,
- * ObjectAcl:Put.  The sequencer is the outbox sequence (it grows for every
+ * ObjectAcl:Put, and the lifecycle runner's (store/lifecycle.c)
+ * LifecycleExpiration:Delete (size and eTag of the object that went) and
+ * LifecycleTransition (storageClass the new class); the runner's events
+ * have principalId "roadstore:lifecycle" (S3 says "s3.amazonaws.com")
+ * and no request id or source IP.  The sequencer is the outbox sequence (it grows for every
  * event of the node, hence for every event of a key, as S3 requires).
  * "roadstore" holds what S3's format has no place for; "append" is there
  * for appends only, so a worker processes just the new bytes.

@@ -12,6 +12,9 @@
  *   POST   /_roadstore/admin/compact[?min-dead=PERCENT]
  *                                         compact merged containers (JSON)
  *   POST   /_roadstore/admin/fsck[?repair=1][&verify=0]
+ *   POST   /_roadstore/admin/lifecycle/run[?bucket=B]
+ *                                         one lifecycle pass now (JSON
+ *                                         counts)
  *   GET    /_roadstore/admin/events/stats   consumer groups: cursor, lag,
  *                                          workers, counters (JSON)
  *   GET    /_roadstore/admin/events/dlq[?group=G]  dead-lettered events
@@ -210,6 +213,56 @@ int gw_maint(struct store *s, const char *verb, unsigned min_dead,
     return rc;
 }
 
+static json_t *lifecycle_json(const struct store_lc_stats *st)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}",
+                     "buckets", (json_int_t)st->buckets,
+                     "objects_scanned", (json_int_t)st->objects_scanned,
+                     "expired", (json_int_t)st->expired,
+                     "expired_bytes", (json_int_t)st->expired_bytes,
+                     "transitioned", (json_int_t)st->transitioned,
+                     "transitioned_bytes",
+                     (json_int_t)st->transitioned_bytes,
+                     "uploads_aborted", (json_int_t)st->uploads_aborted,
+                     "skipped", (json_int_t)st->skipped,
+                     "errors", (json_int_t)st->errors,
+                     "seconds", st->last_pass_seconds);
+}
+
+int gw_lifecycle_run(struct store *s, const char *bucket, char **json_out)
+{
+    struct store_lc_stats st;
+    json_t *j;
+    int rc = store_lifecycle_run(s, bucket, &st);
+
+    *json_out = NULL;
+    if (rc != RS_OK)
+        return rc;
+    j = lifecycle_json(&st);
+    *json_out = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(j);
+    return RS_OK;
+}
+
+/* POST /_roadstore/admin/lifecycle/run[?bucket=B] */
+static void admin_lifecycle(struct s3_req *r)
+{
+    const char *bucket = s3_req_param(r, "bucket");
+    struct store_lc_stats st;
+    int rc;
+
+    if (strcmp(r->method, "POST")) {
+        rsp_json(r, 405, json_pack("{s:s}", "error", "method"));
+        return;
+    }
+    rc = store_lifecycle_run(r->store, bucket && *bucket ? bucket : NULL,
+                             &st);
+    if (rc == RS_OK)
+        rsp_json(r, 200, lifecycle_json(&st));
+    else
+        rsp_error_json(r, rc == RS_ENOTFOUND ? 404 : 500, rc);
+}
+
 /* POST /_roadstore/admin/compact?min-dead=N, /_roadstore/admin/fsck
  * [?repair=1][&verify=0]. */
 static void admin_maint(struct s3_req *r, const char *verb)
@@ -387,6 +440,8 @@ bool gw__internal_request(struct MHD_Connection *conn, struct s3_req *r)
             admin_maint(r, "compact");
         else if (!strcmp(r->raw_path, ADMIN_PREFIX "fsck"))
             admin_maint(r, "fsck");
+        else if (!strcmp(r->raw_path, ADMIN_PREFIX "lifecycle/run"))
+            admin_lifecycle(r);
         else if (!strcmp(r->raw_path, ADMIN_PREFIX "events/stats"))
             admin_events(r, "stats");
         else if (!strcmp(r->raw_path, ADMIN_PREFIX "events/dlq"))
@@ -542,6 +597,47 @@ static void merge_metrics(struct rs_buf *out,
         (unsigned long long)sum_batches);
 }
 
+/* The lifecycle runner (store/lifecycle.c): totals since start. */
+static void lifecycle_metrics(struct rs_buf *out, struct store *s)
+{
+    struct store_lc_stats lc;
+
+    store_lifecycle_totals(s, &lc);
+    (void)rs_buf_printf(out,
+        "# HELP roadstore_lifecycle_passes_total Lifecycle passes run.\n"
+        "# TYPE roadstore_lifecycle_passes_total counter\n"
+        "roadstore_lifecycle_passes_total %llu\n"
+        "# HELP roadstore_lifecycle_objects_total Objects acted on by "
+        "lifecycle rules, by action.\n"
+        "# TYPE roadstore_lifecycle_objects_total counter\n"
+        "roadstore_lifecycle_objects_total{action=\"expired\"} %llu\n"
+        "roadstore_lifecycle_objects_total{action=\"transitioned\"} %llu\n"
+        "roadstore_lifecycle_objects_total{action=\"skipped\"} %llu\n"
+        "# HELP roadstore_lifecycle_bytes_total Bytes of objects expired "
+        "and transitioned.\n"
+        "# TYPE roadstore_lifecycle_bytes_total counter\n"
+        "roadstore_lifecycle_bytes_total{action=\"expired\"} %llu\n"
+        "roadstore_lifecycle_bytes_total{action=\"transitioned\"} %llu\n"
+        "# HELP roadstore_lifecycle_uploads_aborted_total Incomplete "
+        "multipart uploads aborted.\n"
+        "# TYPE roadstore_lifecycle_uploads_aborted_total counter\n"
+        "roadstore_lifecycle_uploads_aborted_total %llu\n"
+        "# HELP roadstore_lifecycle_errors_total Lifecycle actions that "
+        "failed.\n"
+        "# TYPE roadstore_lifecycle_errors_total counter\n"
+        "roadstore_lifecycle_errors_total %llu\n"
+        "# HELP roadstore_lifecycle_last_pass_seconds Duration of the last "
+        "lifecycle pass.\n"
+        "# TYPE roadstore_lifecycle_last_pass_seconds gauge\n"
+        "roadstore_lifecycle_last_pass_seconds %.6f\n",
+        (unsigned long long)lc.passes, (unsigned long long)lc.expired,
+        (unsigned long long)lc.transitioned, (unsigned long long)lc.skipped,
+        (unsigned long long)lc.expired_bytes,
+        (unsigned long long)lc.transitioned_bytes,
+        (unsigned long long)lc.uploads_aborted,
+        (unsigned long long)lc.errors, lc.last_pass_seconds);
+}
+
 static void store_metrics(struct rs_buf *out, void *arg)
 {
     static const char *groups[2] = { "standard", "low-frequency" };
@@ -577,6 +673,7 @@ static void store_metrics(struct rs_buf *out, void *arg)
             groups[i], (unsigned long long)st.group_free_bytes[i]);
     if (st.merge.enabled)
         merge_metrics(out, &st.merge);
+    lifecycle_metrics(out, arg);
 }
 
 void gw__metrics_init(struct store *s)

@@ -54,6 +54,10 @@ int gw_admin_request(const char *endpoint, const char *access_key,
  * when it found problems it did not repair. */
 int gw_maint(struct store *s, const char *verb, unsigned min_dead,
              bool repair, bool verify, char **json_out);
+/* Run one lifecycle pass (bucket NULL: all) on s and give its counts as
+ * JSON (malloc'ed) in *json_out: what POST /_roadstore/admin/lifecycle/run
+ * answers and `roadstore admin --data DIR lifecycle run` prints. */
+int gw_lifecycle_run(struct store *s, const char *bucket, char **json_out);
 /* Percent-encode s (every byte but unreserved ones) onto b. */
 int gw_url_encode(struct rs_buf *b, const char *s);
 

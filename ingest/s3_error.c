@@ -8,6 +8,9 @@
 
 static const struct s3_error_def s3_errors[S3E_COUNT] = {
     [S3E_NONE] = { 200, "OK", "OK" },
+    [S3E_NO_SUCH_LIFECYCLE_CONFIGURATION] = { 404,
+        "NoSuchLifecycleConfiguration",
+        "The lifecycle configuration does not exist" },
     [S3E_ACCESS_DENIED] = { 403, "AccessDenied", "Access Denied" },
     [S3E_ACCOUNT_PROBLEM] = { 403, "AccountProblem",
         "There is a problem with your account." },

@@ -73,6 +73,7 @@ enum s3_errcode {
     S3E_POSITION_NOT_EQUAL_TO_LENGTH,/* 409 (RGW's append) */
     S3E_INVALID_WRITE_OFFSET,        /* 400 InvalidWriteOffset (AWS) */
     S3E_TOO_MANY_PARTS,              /* 400 TooManyParts */
+    S3E_NO_SUCH_LIFECYCLE_CONFIGURATION, /* 404 */
     S3E_COUNT
 };
 
@@ -443,6 +444,8 @@ bool s3_acl_allows(const struct s3_req *r, const struct store_acl *acl,
 extern const struct s3_op s3_op_append_object;
 extern const struct s3_op s3_op_get_bucket_notification,
     s3_op_put_bucket_notification;
+extern const struct s3_op s3_op_get_bucket_lifecycle,
+    s3_op_put_bucket_lifecycle, s3_op_delete_bucket_lifecycle;
 extern const struct s3_op s3_op_list_buckets, s3_op_create_bucket,
     s3_op_delete_bucket, s3_op_head_bucket, s3_op_get_bucket_location,
     s3_op_get_bucket_acl, s3_op_put_bucket_acl, s3_op_list_objects,
@@ -512,6 +515,10 @@ enum s3_errcode s3_obj_info_from_request(struct s3_req *r,
  * x-amz-meta-*, x-amz-storage-class (when not STANDARD),
  * x-amz-tagging-count, x-amz-mp-parts-count. */
 void s3_obj_rsp_headers(struct s3_req *r, const struct store_obj *o);
+
+/* x-amz-expiration for o when a lifecycle rule expires it
+ * (s3_lifecycle.c): GET and HEAD. */
+void s3_lifecycle_rsp_header(struct s3_req *r, const struct store_obj *o);
 
 /* A resolved x-amz-copy-source. */
 struct s3_copy_src {

@@ -580,6 +580,7 @@ static enum s3_errcode get_execute(struct s3_req *r)
     if (rc)
         return s3_error_from_rs(rc, S3E_NO_SUCH_KEY);
     s3_obj_rsp_headers(r, o);
+    s3_lifecycle_rsp_header(r, o);
     if (o->appends && !pn && !has_range) {
         /* The CRC64 of a grown object, always: a reader of a growing
          * object checks what it got without asking.  Never on a range:

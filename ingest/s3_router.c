@@ -11,7 +11,8 @@
 
 #include <string.h>
 
-/* Sub-resources of S3 that roadstore does not implement (yet). */
+/* Sub-resources of S3 that roadstore does not implement (yet); lifecycle
+ * is implemented on buckets only (s3_lifecycle.c). */
 static const char *const unsupported[] = {
     "accelerate", "analytics", "attributes", "cors", "encryption",
     "intelligent-tiering", "inventory", "legal-hold", "lifecycle",
@@ -65,6 +66,8 @@ static const struct s3_op *route_bucket(const struct s3_req *r)
             return &s3_op_list_object_versions;
         if (s3_req_has_param(r, "notification"))
             return &s3_op_get_bucket_notification;
+        if (s3_req_has_param(r, "lifecycle"))
+            return &s3_op_get_bucket_lifecycle;
         if (s3_req_has_param(r, "tagging"))
             return &s3_op_not_implemented;
         if (has_unsupported(r))
@@ -84,12 +87,16 @@ static const struct s3_op *route_bucket(const struct s3_req *r)
             return &s3_op_put_bucket_acl;
         if (s3_req_has_param(r, "notification"))
             return &s3_op_put_bucket_notification;
+        if (s3_req_has_param(r, "lifecycle"))
+            return &s3_op_put_bucket_lifecycle;
         if (s3_req_has_param(r, "versioning") ||
             s3_req_has_param(r, "tagging") || has_unsupported(r))
             return &s3_op_not_implemented;
         return &s3_op_create_bucket;
     }
     if (!strcmp(m, "DELETE")) {
+        if (s3_req_has_param(r, "lifecycle"))
+            return &s3_op_delete_bucket_lifecycle;
         if (s3_req_has_param(r, "tagging") ||
             s3_req_has_param(r, "notification") || has_unsupported(r))
             return &s3_op_not_implemented;

@@ -98,7 +98,8 @@ static int move_member(struct store *s, const char *bucket,
     store_reader_close(r);
     if (rc != RS_OK)
         goto out;
-    rc = store__merge_move(s, bucket, mb->key, &run, data, obj.size);
+    rc = store__merge_move(s, bucket, mb->key, &run, run.group, data,
+                           obj.size);
     if (rc == RS_ECONFLICT) {
         rc = RS_OK;                  /* changed meanwhile: not ours */
         goto out;

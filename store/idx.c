@@ -50,6 +50,8 @@
  *                                      (dead letter, JSON)
  *   n/<bucket>                         bucket notification configuration
  *                                      (JSON rules, ingest/s3_notify.c)
+ *   l/<bucket>                         bucket lifecycle configuration
+ *                                      (JSON rules, store/lifecycle.c)
  *   j/<bucket>/<key>                   append journal: the state of the
  *                                      append in progress on the object
  *                                      (binary, append.c); removed once

@@ -811,12 +811,12 @@ int store__merge_put(struct store *s, const char *bucket, const char *key,
 }
 
 int store__merge_move(struct store *s, const char *bucket, const char *key,
-                      const struct store_run *from, const void *data,
-                      size_t n)
+                      const struct store_run *from, uint8_t group,
+                      const void *data, size_t n)
 {
     if (!s->mg)
         return rs_err_set(RS_EINVAL, "the merge path is off");
-    return merge_put(s, bucket, key, "", from->group, data, n, NULL, from);
+    return merge_put(s, bucket, key, "", group, data, n, NULL, from);
 }
 
 /* ------------------------------------------------------------------ */

@@ -25,7 +25,8 @@
  *
  * Request context (who asked) comes from thread-local storage the gateway
  * sets per request (store_event_context); a record built off a request
- * (WAL replay, a background task) has none.
+ * (WAL replay, a background task) has none, except the lifecycle
+ * runner's, whose requester is "roadstore:lifecycle" (lifecycle.c).
  *
  * LOCKS: ev_lock guards the counter and the in-flight set; a leaf.
  */
@@ -47,6 +48,8 @@ static const char *const names[STORE_EV_COUNT] = {
     [STORE_EV_TAGGING_PUT] = "ObjectTagging:Put",
     [STORE_EV_TAGGING_DELETE] = "ObjectTagging:Delete",
     [STORE_EV_ACL_PUT] = "ObjectAcl:Put",
+    [STORE_EV_LIFECYCLE_TRANSITION] = "LifecycleTransition",
+    [STORE_EV_LIFECYCLE_EXPIRATION] = "LifecycleExpiration:Delete",
 };
 
 const char *store_event_name(enum store_event_kind kind)

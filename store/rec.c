@@ -404,6 +404,19 @@ char *store__rec_set_layout(const char *json, size_t len, const void *layout,
     return dump(j);
 }
 
+char *store__rec_set_class(const char *json, size_t len,
+                           const char *storage_class, const void *layout,
+                           size_t layout_len)
+{
+    json_t *j;
+    if (jload(&j, json, len, "object") != RS_OK)
+        return NULL;
+    json_object_set_new(j, "class", jstr(storage_class));
+    if (layout)
+        json_object_set_new(j, "layout", jlayout(layout, layout_len));
+    return dump(j);
+}
+
 char *store__rec_set_acl(const char *json, size_t len,
                          const struct store_acl *acl)
 {

@@ -240,6 +240,7 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    store__lifecycle_fini(s);    /* its runner uses everything below */
     store__compact_stop(s);
     store__gc_stop(s);
     if (s->ix)
@@ -299,6 +300,7 @@ int store_open(struct store **out, const struct rs_config *cfg)
     pthread_mutex_init(&s->pin_lock, NULL);
     pthread_mutex_init(&s->files_lock, NULL);
     pthread_mutex_init(&s->compact_lock, NULL);
+    store__lifecycle_init(s, cfg);
     s->max_files = cfg->open_files > 0 ? (size_t)cfg->open_files : 1024;
     pthread_mutex_init(&s->gc_lock, NULL);
     pthread_condattr_init(&ca);
@@ -640,11 +642,13 @@ int store_bucket_delete(struct store *s, const char *name)
     b = idx_batch_begin(s->ix);
     kl = idx_key_bucket(k, name);
     idx_batch_delete(b, k, kl);
-    /* its notification configuration goes with it */
+    /* its notification and lifecycle configurations go with it */
     idx_batch_delete(b, k, (size_t)snprintf(k, sizeof k, "n/%s", name));
+    idx_batch_delete(b, k, (size_t)snprintf(k, sizeof k, "l/%s", name));
     rc = idx_batch_commit(b, true);
     store__mcache_changed(s);
     store__notification_changed();
+    store__lifecycle_changed(s);
 out:
     idx_iter_close(it);
     idx_objcur_close(c);
@@ -760,7 +764,8 @@ int store_object_head(struct store *s, struct rs_arena *a,
  */
 static int obj_update(struct store *s, const char *bucket, const char *key,
                       char *(*edit)(const char *v, size_t vl, const void *x),
-                      const void *x, enum store_event_kind ev)
+                      const void *x, enum store_event_kind ev,
+                      store_obj_pred still, void *still_arg)
 {
     struct store_event e = {ev, bucket, key, NULL, 0, 0};
     struct rs_arena *a = NULL;
@@ -791,6 +796,17 @@ static int obj_update(struct store *s, const char *bucket, const char *key,
             rs_err_set(rc, "no object %s in bucket %s", key, bucket);
         goto out;
     }
+    if (still) {
+        /* Conditional: the record as it is now, under the key lock. */
+        a = rs_arena_new();
+        if ((rc = store__obj_decode(a, &o, bucket, key, v, vl)) != RS_OK)
+            goto out;
+        if (!still(still_arg, &o)) {
+            rc = rs_err_set(RS_ECONFLICT, "%s/%s changed", bucket, key);
+            goto out;
+        }
+        e.obj = &o;              /* a delete's event carries what went */
+    }
     b = idx_batch_begin(s->ix);
     if (edit) {
         if (!(nv = edit(v, vl, x))) {
@@ -799,7 +815,9 @@ static int obj_update(struct store *s, const char *bucket, const char *key,
             goto out;
         }
         idx_obj_put(b, m, bucket, key, nv, strlen(nv));
-        a = rs_arena_new();
+        e.obj = NULL;
+        if (!a)
+            a = rs_arena_new();
         if (store__obj_decode(a, &o, bucket, key, nv, strlen(nv)) == RS_OK)
             e.obj = &o;
     } else {
@@ -829,7 +847,15 @@ out:
 
 int store_object_delete(struct store *s, const char *bucket, const char *key)
 {
-    return obj_update(s, bucket, key, NULL, NULL, STORE_EV_DELETE);
+    return obj_update(s, bucket, key, NULL, NULL, STORE_EV_DELETE, NULL,
+                      NULL);
+}
+
+int store_object_delete_if(struct store *s, const char *bucket,
+                           const char *key, store_obj_pred still, void *arg,
+                           enum store_event_kind ev)
+{
+    return obj_update(s, bucket, key, NULL, NULL, ev, still, arg);
 }
 
 struct tags_arg {
@@ -854,13 +880,15 @@ int store_object_set_tags(struct store *s, const char *bucket,
 {
     struct tags_arg t = {tags, ntags};
     return obj_update(s, bucket, key, edit_tags, &t,
-                      ntags ? STORE_EV_TAGGING_PUT : STORE_EV_TAGGING_DELETE);
+                      ntags ? STORE_EV_TAGGING_PUT : STORE_EV_TAGGING_DELETE,
+                      NULL, NULL);
 }
 
 int store_object_set_acl(struct store *s, const char *bucket,
                          const char *key, const struct store_acl *acl)
 {
-    return obj_update(s, bucket, key, edit_acl, acl, STORE_EV_ACL_PUT);
+    return obj_update(s, bucket, key, edit_acl, acl, STORE_EV_ACL_PUT, NULL,
+                      NULL);
 }
 
 /* ------------------------------------------------------------------ */

@@ -280,8 +280,23 @@ enum store_event_kind {
     STORE_EV_TAGGING_PUT,       /* ObjectTagging:Put */
     STORE_EV_TAGGING_DELETE,    /* ObjectTagging:Delete */
     STORE_EV_ACL_PUT,           /* ObjectAcl:Put */
+    STORE_EV_LIFECYCLE_TRANSITION, /* LifecycleTransition */
+    STORE_EV_LIFECYCLE_EXPIRATION, /* LifecycleExpiration:Delete */
     STORE_EV_COUNT
 };
+
+/*
+ * Delete bucket/key only if still(arg, record) says yes for the record
+ * read under the key's lock, in the same critical section as the index
+ * batch that deletes it (with its event ev, which carries the deleted
+ * record's size and ETag): RS_ECONFLICT when it says no, RS_ENOTFOUND
+ * when there is no object.  The lifecycle's expiry uses it so that an
+ * object overwritten after it was evaluated is never deleted.
+ */
+typedef bool (*store_obj_pred)(void *arg, const struct store_obj *now);
+int store_object_delete_if(struct store *s, const char *bucket,
+                           const char *key, store_obj_pred still, void *arg,
+                           enum store_event_kind ev);
 
 /* The S3 event name of kind ("ObjectCreated:Put"). */
 const char *store_event_name(enum store_event_kind kind);
@@ -494,6 +509,106 @@ int store_upload_list(struct store *s, struct rs_arena *a, const char *bucket,
                       const struct store_upload_list_opts *o,
                       int (*cb)(void *arg, const struct store_upload_entry *e),
                       void *arg, bool *truncated);
+
+/* ------------------------------------------------------------------ */
+/* Bucket lifecycle (lifecycle.c)                                       */
+/* ------------------------------------------------------------------ */
+
+/* The S3 LifecycleConfiguration of a bucket, validated by the gateway.
+ * Strings and arrays belong to an arena (or the caller). */
+#define STORE_LC_MAX_RULES 1000
+
+struct store_lc_transition {
+    int32_t days;                /* Days (>= 0), or -1 when date is used */
+    int64_t date_ns;             /* Date (midnight UTC) when days < 0 */
+    char *storage_class;         /* S3 name (STANDARD_IA, GLACIER, ...) */
+    int32_t newer;               /* NewerNoncurrentVersions, -1: none */
+};
+
+struct store_lc_rule {
+    char *id;                    /* 1..255 bytes */
+    bool enabled;                /* Status */
+    /* Filter.  legacy: the rule had a top-level <Prefix> (no Filter);
+     * and: the Filter was an <And>; otherwise at most one of the
+     * criteria below is set (an empty Filter matches everything). */
+    bool legacy, and;
+    char *prefix;                /* NULL: none */
+    struct rs_kv *tags;          /* every one must be on the object */
+    size_t ntags;
+    bool has_size_gt, has_size_lt;
+    uint64_t size_gt, size_lt;   /* ObjectSizeGreaterThan / LessThan */
+    /* Expiration: days > 0, or has_date, or delete_marker >= 0. */
+    int32_t exp_days;            /* 0: none */
+    bool exp_has_date;
+    int64_t exp_date_ns;
+    int exp_delete_marker;       /* ExpiredObjectDeleteMarker: -1 none */
+    struct store_lc_transition *transitions;
+    size_t ntransitions;
+    int32_t abort_days;          /* AbortIncompleteMultipartUpload
+                                    DaysAfterInitiation, 0: none */
+    /* Noncurrent-version actions: kept and given back, never acted on
+     * (roadstore has no versioning). */
+    int32_t nc_exp_days, nc_exp_newer;   /* -1: none */
+    struct store_lc_transition *nc_transitions; /* days = NoncurrentDays */
+    size_t nc_ntransitions;
+};
+
+struct store_lc_config {
+    struct store_lc_rule *rules;
+    size_t nrules;
+};
+
+/* Store (nrules > 0) or remove (c NULL or no rules) the configuration of
+ * bucket; RS_ENOTFOUND when the bucket does not exist. */
+int store_lifecycle_put(struct store *s, const char *bucket,
+                        const struct store_lc_config *c);
+/* RS_ENOTFOUND when the bucket has none (or does not exist). */
+int store_lifecycle_get(struct store *s, struct rs_arena *a,
+                        struct store_lc_config *out, const char *bucket);
+
+/* Does rule r select object o (prefix, tags, sizes)? */
+bool store_lc_rule_matches(const struct store_lc_rule *r,
+                           const struct store_obj *o);
+/* When an action of `days` days on something made at t_ns is due:
+ * t + days * day_seconds, rounded up to the next midnight UTC when
+ * day_seconds is 86400 (S3), exact otherwise. */
+int64_t store_lc_due_ns(int64_t t_ns, int32_t days, int day_seconds);
+
+/*
+ * The expiration an enabled rule of o's bucket gives o, for the
+ * x-amz-expiration header: the earliest one; false when none.  *rule_id
+ * in a.  Reads a cached copy of the configuration (no index read when it
+ * did not change).
+ */
+bool store_lifecycle_expiry(struct store *s, struct rs_arena *a,
+                            const struct store_obj *o, int64_t *when_ns,
+                            const char **rule_id);
+
+struct store_lc_stats {
+    uint64_t passes;
+    uint64_t buckets, objects_scanned;
+    uint64_t expired, expired_bytes;
+    uint64_t transitioned, transitioned_bytes;
+    uint64_t uploads_aborted;
+    uint64_t skipped;            /* changed while being acted on */
+    uint64_t errors;
+    double last_pass_seconds;
+};
+
+/*
+ * Run one lifecycle pass now (bucket NULL: every bucket with a
+ * configuration) in the calling thread; passes are one at a time.  *out
+ * gets this pass's counts.  Objects are visited in bounded batches; every
+ * action is conditional on the object being the one evaluated.
+ */
+int store_lifecycle_run(struct store *s, const char *bucket,
+                        struct store_lc_stats *out);
+/* Start the background runner (cfg [lifecycle]); the server calls it,
+ * store_close stops it.  Does nothing when cfg->lifecycle_enabled is
+ * false. */
+int store_lifecycle_start(struct store *s, const struct rs_config *cfg);
+/* Totals since the store was opened (last_pass_seconds: the last pass). */
+void store_lifecycle_totals(struct store *s, struct store_lc_stats *out);
 
 /* ------------------------------------------------------------------ */
 /* Maintenance of merged containers                                     */

@@ -10,6 +10,7 @@
  *         rec.c    JSON records
  *         mpu.c    multipart uploads
  *         gc.c     the garbage collector thread
+ *         lifecycle.c bucket lifecycle rules and their runner thread
  *         idx.c    the RocksDB index;  bk*.c  data backends
  *
  * LOCK ORDER (take left before right, never the reverse):
@@ -117,6 +118,10 @@ struct store {
     struct store_file *files_lru;    /* oldest unused first */
     struct store_file *files_mru;
     size_t nfiles, max_files;
+
+    /* Bucket lifecycle (lifecycle.c): runner, pass lock, counters and the
+     * cache of decoded configurations. */
+    struct store_lc *lc;
 };
 
 /* ------------------------------------------------------------------ */
@@ -229,6 +234,11 @@ char *store__rec_set_acl(const char *json, size_t len,
 /* Replace the layout only (compaction moves). */
 char *store__rec_set_layout(const char *json, size_t len, const void *layout,
                             size_t layout_len);
+/* Replace the storage class and, when layout is not NULL, the layout
+ * (lifecycle transitions). */
+char *store__rec_set_class(const char *json, size_t len,
+                           const char *storage_class, const void *layout,
+                           size_t layout_len);
 
 /* Garbage {"v":1,"group":N} and pending {"v":1,"group":N,"t":NS}. */
 char *store__garbage_encode(uint8_t group);
@@ -394,12 +404,30 @@ bool store__merge_small(const struct store *s, uint64_t n);
 int store__merge_put(struct store *s, const char *bucket, const char *key,
                      const char *class_name, uint8_t group,
                      const void *data, size_t n, struct store_obj *info);
+/*
+ * A writer of a bare container of storage group `group`, outside any
+ * object (a lifecycle transition's copy of bucket/key): fed with
+ * store_writer_write, always striped, never merged.  store__writer_seal
+ * syncs it and gives its layout (malloc'ed) and container name; the
+ * caller drops the container's pending record (idx_key_pending) in the
+ * batch that makes the object reference it, then store__writer_release
+ * frees the writer and keeps the container; store_writer_abort removes
+ * it instead.
+ */
+struct store_writer *store__writer_raw(struct store *s, const char *bucket,
+                                       const char *key, uint8_t group);
+int store__writer_seal(struct store_writer *w, void **blob, size_t *len,
+                       const char **container);
+void store__writer_release(struct store_writer *w);
+
 /* Move the merged object bucket/key (data[n]) out of the extent `from`
- * into the open container: its record keeps everything but the layout.
- * RS_ECONFLICT when the object is no longer at `from`. */
+ * into the open container of storage group `group` (compaction: the
+ * same group; a lifecycle transition: the target's): its record keeps
+ * everything but the layout.  RS_ECONFLICT when the object is no longer
+ * at `from`. */
 int store__merge_move(struct store *s, const char *bucket, const char *key,
-                      const struct store_run *from, const void *data,
-                      size_t n);
+                      const struct store_run *from, uint8_t group,
+                      const void *data, size_t n);
 /* A merged container still in memory, referenced; NULL when flushed. */
 struct merge_ctr *store__merge_find(struct store *s, const char *name);
 /* Copy up to n bytes at off of a container in memory; *got short only
@@ -456,6 +484,13 @@ void store__notification_changed(void);
 
 /* Finish or roll back every append journal record (append.c), at open. */
 int store__append_recover(struct store *s);
+
+/* Bucket lifecycle (lifecycle.c): state made by store_open, the runner
+ * stopped and everything freed by store_close; _changed after a bucket's
+ * configuration went with the bucket. */
+void store__lifecycle_init(struct store *s, const struct rs_config *cfg);
+void store__lifecycle_fini(struct store *s);
+void store__lifecycle_changed(struct store *s);
 
 /* Compaction thread (compact.c). */
 int store__compact_start(struct store *s, const struct rs_config *cfg);

@@ -383,6 +383,25 @@ static int writer_finish(struct store_writer *w, void **blob_out,
     return RS_OK;
 }
 
+struct store_writer *store__writer_raw(struct store *s, const char *bucket,
+                                       const char *key, uint8_t group)
+{
+    return writer_new(s, bucket, key, group, s->max_object_size);
+}
+
+int store__writer_seal(struct store_writer *w, void **blob, size_t *len,
+                       const char **container)
+{
+    *container = w->container;
+    return writer_finish(w, blob, len);
+}
+
+void store__writer_release(struct store_writer *w)
+{
+    if (w)
+        writer_free(w);
+}
+
 /* Stage the removal of the pending record. */
 static void writer_unpend(struct store_writer *w, struct idx_batch *b)
 {

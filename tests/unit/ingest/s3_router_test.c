@@ -141,7 +141,7 @@ static void test_s3_router_bucket_get_sub_resources(void **state)
 static void test_s3_router_bucket_unimplemented_sub_resources(void **state)
 {
     static const char *const unsupported[] = {
-        "lifecycle", "cors", "policy", "website", "encryption",
+        "cors", "policy", "website", "encryption",
         "logging", "replication", "object-lock",
         "publicAccessBlock", "ownershipControls", "accelerate",
         "requestPayment", "analytics", "metrics", "inventory",
@@ -155,7 +155,16 @@ static void test_s3_router_bucket_unimplemented_sub_resources(void **state)
         R("PUT", "/b", unsupported[i], s3_op_not_implemented);
         R("DELETE", "/b", unsupported[i], s3_op_not_implemented);
     }
-    R("GET", "/b", "prefix=p&lifecycle", s3_op_not_implemented);
+    R("GET", "/b", "prefix=p&cors", s3_op_not_implemented);
+    /* lifecycle: GET, PUT and DELETE on buckets (s3_lifecycle.c), not on
+     * objects */
+    R("GET", "/b", "lifecycle", s3_op_get_bucket_lifecycle);
+    R("GET", "/b", "prefix=p&lifecycle", s3_op_get_bucket_lifecycle);
+    R("PUT", "/b", "lifecycle", s3_op_put_bucket_lifecycle);
+    R("DELETE", "/b", "lifecycle", s3_op_delete_bucket_lifecycle);
+    R("POST", "/b", "lifecycle", s3_op_not_implemented);
+    R("GET", "/b/k", "lifecycle", s3_op_not_implemented);
+    R("PUT", "/b/k", "lifecycle", s3_op_not_implemented);
     /* notification: GET and PUT only (an empty configuration removes) */
     R("GET", "/b", "notification", s3_op_get_bucket_notification);
     R("PUT", "/b", "notification", s3_op_put_bucket_notification);
