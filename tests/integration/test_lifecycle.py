@@ -61,6 +61,11 @@ Which statement of the specification each test covers:
           compact` then gives the disk back: du of DATA/standard drops by at
           least 80% of their bytes; fsck is clean; the metrics count the
           passes and expired objects
+    test_notification_filters_lifecycle_events
+        - a webhook notification configured for s3:LifecycleExpiration:*
+          and s3:LifecycleTransition gets exactly the runner's two expiries
+          and one transition (names, keys, sizes, principal), none of the
+          PUTs
   ManualRunTest (a server, runner off: passes only by `admin lifecycle
   run`, so every pass is where the test puts it)
     test_overwrite_before_pass_is_kept
@@ -98,6 +103,7 @@ import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rsharness as H  # noqa: E402
+from test_event_groups import Receiver, topic_conf  # noqa: E402
 from rsharness import ServerTestCase, rand_bytes  # noqa: E402
 
 KiB = 1024
@@ -612,6 +618,46 @@ class RunnerTest(LifecycleCase, EventSub):
                 any(os.path.exists(p) for p in big_files):
             time.sleep(0.2)
         self.assertFalse(any(os.path.exists(p) for p in big_files))
+
+    def test_notification_filters_lifecycle_events(self):
+        # a webhook configured for the lifecycle's event names only gets
+        # exactly those, in the S3 message format, from the runner
+        b = self.new_bucket()
+        port = H.free_port()
+        rcv = Receiver(port).start()
+        self.addCleanup(rcv.stop)
+        url = 'http://127.0.0.1:%d/lc' % port
+        self.s3.put_bucket_notification_configuration(
+            Bucket=b, NotificationConfiguration={'TopicConfigurations': [
+                topic_conf(url, ['s3:LifecycleExpiration:*',
+                                 's3:LifecycleTransition'])]})
+        self.s3.put_object(Bucket=b, Key='ex/1', Body=b'one')
+        self.s3.put_object(Bucket=b, Key='ex/2', Body=b'two!')
+        self.s3.put_object(Bucket=b, Key='tr/1', Body=b'cold')
+        self.s3.put_object(Bucket=b, Key='stay', Body=b'stays')
+        self.put_lc(b, [
+            {'ID': 'gone', 'Filter': {'Prefix': 'ex/'}, 'Status': 'Enabled',
+             'Expiration': {'Days': 1}},
+            {'ID': 'cold', 'Filter': {'Prefix': 'tr/'}, 'Status': 'Enabled',
+             'Transitions': [{'Days': 0, 'StorageClass': 'GLACIER'}]},
+        ])
+        deadline = time.time() + 40
+        while time.time() < deadline and len(rcv.got()) < 3:
+            time.sleep(0.1)
+        self.wait_passes(2)      # nothing more comes
+        got = sorted((p['rec']['eventName'], p['rec']['s3']['object']['key'],
+                      p['rec']['s3']['object']['size'])
+                     for p in rcv.got())
+        self.assertEqual(got, [('LifecycleExpiration:Delete', 'ex/1', 3),
+                               ('LifecycleExpiration:Delete', 'ex/2', 4),
+                               ('LifecycleTransition', 'tr/1', 4)])
+        for p in rcv.got():
+            self.assertEqual(p['path'], '/lc')
+            self.assertEqual(p['rec']['s3']['bucket']['name'], b)
+            self.assertEqual(p['rec']['userIdentity']['principalId'],
+                             'roadstore:lifecycle')
+        self.assertEqual(self.get_bytes(b, 'stay'), b'stays')
+        self.assertEqual(self.get_bytes(b, 'tr/1'), b'cold')
 
     def test_abort_stale_multipart(self):
         b = self.new_bucket()
