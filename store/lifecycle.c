@@ -589,80 +589,54 @@ static bool layout_in_group(const void *blob, size_t n, uint8_t group)
     return in;
 }
 
+/* What a transition's swap changes and expects (store_obj_edit args). */
+struct lc_swap {
+    struct lc_eval *ev;
+    const void *expect;          /* the layout copied, or NULL */
+    size_t expect_len;
+    uint8_t group;
+    const void *nl;              /* the new layout, or NULL: class only */
+    size_t nll;
+};
+
+/* store_obj_pred: still the evaluated object, still due for this
+ * transition, its layout exactly the one copied (expect) or, with
+ * nothing copied, entirely in the target group already. */
+static bool swap_still(void *arg, const struct store_obj *o)
+{
+    const struct lc_swap *w = arg;
+
+    if (!still_due(w->ev, o))
+        return false;
+    if (!w->expect)
+        return layout_in_group(o->_layout, o->_layout_len, w->group);
+    return o->_layout_len == w->expect_len &&
+           (!w->expect_len || !memcmp(o->_layout, w->expect, w->expect_len));
+}
+
+static char *swap_edit(const char *v, size_t vl, const void *arg)
+{
+    const struct lc_swap *w = arg;
+
+    return store__rec_set_class(v, vl, w->ev->d.storage_class, w->nl,
+                                w->nll);
+}
+
 /*
- * The transition's index change, under the bucket (read) and key locks:
- * if the record still is the evaluated object (still_due) and its layout
- * is exactly expect[expect_len] (or, expect NULL, entirely in group),
- * give it storage class cls and, when nl is not NULL, layout nl (the old
- * data becomes garbage or dead bytes), drop the pending record of the
- * new container, and write the event: one synced batch.
+ * The transition's index change (store__obj_update: under the key lock,
+ * one synced batch with the LifecycleTransition event): storage class
+ * and, when w->nl is set, the layout (the old data becomes garbage or
+ * dead bytes, the new container's pending record, `pending`, goes).
  */
 static int transition_commit(struct store *s, const char *bucket,
-                             const char *key, struct lc_eval *ev,
-                             const void *expect, size_t expect_len,
-                             uint8_t group, const void *nl, size_t nll,
+                             const char *key, struct lc_swap *w,
                              const char *pending)
 {
-    pthread_rwlock_t *bl = store__bucket_lock(s, bucket);
-    pthread_mutex_t *kl = store__key_lock(s, bucket, key);
-    struct rs_arena *a = rs_arena_new();
-    struct store_layout old = {0};
-    struct idx_shardmap *m = NULL;
-    struct store_event e = {STORE_EV_LIFECYCLE_TRANSITION, bucket, key,
-                            NULL, 0, 0};
-    struct store_obj o, no;
-    struct idx_batch *b;
-    char k[IDX_KEY_MAX];
-    char *v = NULL, *nv = NULL;
-    size_t vl, ngarb = 0;
-    uint64_t evseq;
-    int rc;
+    struct store_obj_edit ed = {swap_edit, w, swap_still, w, w->nl != NULL,
+                                pending};
 
-    pthread_rwlock_rdlock(bl);
-    pthread_mutex_lock(kl);
-    if ((rc = store__bucket_map(&m, s, bucket)) != RS_OK)
-        goto out;
-    if ((rc = idx_obj_get(&v, &vl, s->ix, m, bucket, key)) != RS_OK)
-        goto out;
-    if ((rc = store__obj_decode(a, &o, bucket, key, v, vl)) != RS_OK)
-        goto out;
-    if (!still_due(ev, &o) ||
-        (expect ? o._layout_len != expect_len ||
-                      (expect_len &&
-                       memcmp(o._layout, expect, expect_len) != 0)
-                : !layout_in_group(o._layout, o._layout_len, group))) {
-        rc = rs_err_set(RS_ECONFLICT, "%s/%s changed", bucket, key);
-        goto out;
-    }
-    if (!(nv = store__rec_set_class(v, vl, ev->d.storage_class, nl, nll))) {
-        rc = RS_ECORRUPT;
-        goto out;
-    }
-    b = idx_batch_begin(s->ix);
-    idx_obj_put(b, m, bucket, key, nv, strlen(nv));
-    if (nl) {
-        if (store__rec_layout(&old, v, vl) != RS_OK)
-            memset(&old, 0, sizeof old);
-        ngarb = store__garbage_add(b, &old);
-    }
-    if (pending)
-        idx_batch_delete(b, k, idx_key_pending(k, pending));
-    if (store__obj_decode(a, &no, bucket, key, nv, strlen(nv)) == RS_OK)
-        e.obj = &no;
-    evseq = store__event_add(s, b, &e);
-    rc = idx_batch_commit(b, true);
-    store__event_done(s, evseq);
-    if (rc == RS_OK)
-        atomic_fetch_add(&s->gc_pending, ngarb);
-out:
-    pthread_mutex_unlock(kl);
-    pthread_rwlock_unlock(bl);
-    store__layout_dispose(&old);
-    store__shardmap_free(m);
-    rs_arena_free(a);
-    free(v);
-    free(nv);
-    return rc;
+    return store__obj_update(s, bucket, key, &ed,
+                             STORE_EV_LIFECYCLE_TRANSITION);
 }
 
 /* Read all of o (at most the small-object threshold) into memory. */
@@ -733,6 +707,7 @@ static int copy_container(struct store *s, const struct store_obj *o,
 static int transition(struct store *s, const struct store_obj *o,
                       struct lc_eval *ev)
 {
+    struct lc_swap sw = {ev, NULL, 0, 0, NULL, 0};
     enum store_class cls;
     struct store_layout l = {0};
     uint8_t *data = NULL;
@@ -740,11 +715,11 @@ static int transition(struct store *s, const struct store_obj *o,
 
     if ((rc = store_class_parse(&cls, ev->d.storage_class)) != RS_OK)
         return rc;
+    sw.group = (uint8_t)cls;
     if (layout_in_group(o->_layout, o->_layout_len, (uint8_t)cls))
         /* same group (STANDARD_IA -> GLACIER), empty, or moved by a
          * pass that crashed before relabelling: the class only */
-        return transition_commit(s, o->bucket, o->key, ev, NULL, 0,
-                                 (uint8_t)cls, NULL, 0, NULL);
+        return transition_commit(s, o->bucket, o->key, &sw, NULL);
     if (!s->groups[cls].g)
         return rs_err_set(RS_EINVAL, "storage class %s: its group has no "
                           "directories", ev->d.storage_class);
@@ -759,8 +734,7 @@ static int transition(struct store *s, const struct store_obj *o,
             rc = store__merge_move(s, o->bucket, o->key, &l.runs[0],
                                    (uint8_t)cls, data, (size_t)o->size);
         if (rc == RS_OK)
-            rc = transition_commit(s, o->bucket, o->key, ev, NULL, 0,
-                                   (uint8_t)cls, NULL, 0, NULL);
+            rc = transition_commit(s, o->bucket, o->key, &sw, NULL);
     } else {
         struct store_writer *w = NULL;
         const char *name = NULL;
@@ -770,9 +744,11 @@ static int transition(struct store *s, const struct store_obj *o,
         rc = copy_container(s, o, (uint8_t)cls, &w, &blob, &blen, &name);
         if (rc == RS_OK) {
             rs_crashpoint("lifecycle-copied");
-            rc = transition_commit(s, o->bucket, o->key, ev, o->_layout,
-                                   o->_layout_len, (uint8_t)cls, blob, blen,
-                                   name);
+            sw.expect = o->_layout;
+            sw.expect_len = o->_layout_len;
+            sw.nl = blob;
+            sw.nll = blen;
+            rc = transition_commit(s, o->bucket, o->key, &sw, name);
         }
         free(blob);
         if (rc == RS_OK)

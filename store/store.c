@@ -757,16 +757,13 @@ int store_object_head(struct store *s, struct rs_arena *a,
     return rc;
 }
 
-/*
- * Read-modify-write of one object record under the bucket (read) and key
- * locks.  edit returns a new malloc'ed value, or NULL for a deletion;
- * deleting makes the old layout garbage.
- */
-static int obj_update(struct store *s, const char *bucket, const char *key,
-                      char *(*edit)(const char *v, size_t vl, const void *x),
-                      const void *x, enum store_event_kind ev,
-                      store_obj_pred still, void *still_arg)
+/* store_int.h */
+int store__obj_update(struct store *s, const char *bucket, const char *key,
+                      const struct store_obj_edit *ed,
+                      enum store_event_kind ev)
 {
+    char *(*edit)(const char *v, size_t vl, const void *x) = ed->edit;
+    store_obj_pred still = ed->still;
     struct store_event e = {ev, bucket, key, NULL, 0, 0};
     struct rs_arena *a = NULL;
     struct store_obj o;
@@ -778,6 +775,7 @@ static int obj_update(struct store *s, const char *bucket, const char *key,
     struct idx_batch *b;
     size_t vl, ngarb = 0;
     char *v = NULL, *nv = NULL;
+    char k[IDX_KEY_MAX];
     int rc;
 
     if ((rc = store__check_key(key)) != RS_OK)
@@ -801,7 +799,7 @@ static int obj_update(struct store *s, const char *bucket, const char *key,
         a = rs_arena_new();
         if ((rc = store__obj_decode(a, &o, bucket, key, v, vl)) != RS_OK)
             goto out;
-        if (!still(still_arg, &o)) {
+        if (!still(ed->still_arg, &o)) {
             rc = rs_err_set(RS_ECONFLICT, "%s/%s changed", bucket, key);
             goto out;
         }
@@ -809,12 +807,20 @@ static int obj_update(struct store *s, const char *bucket, const char *key,
     }
     b = idx_batch_begin(s->ix);
     if (edit) {
-        if (!(nv = edit(v, vl, x))) {
+        if (!(nv = edit(v, vl, ed->arg))) {
             idx_batch_abort(b);
             rc = RS_ECORRUPT;   /* message set by the decoder */
             goto out;
         }
         idx_obj_put(b, m, bucket, key, nv, strlen(nv));
+        if (ed->relayout) {
+            /* the old data goes; a new container is referenced now */
+            if (store__rec_layout(&old, v, vl) != RS_OK)
+                memset(&old, 0, sizeof old);
+            ngarb = store__garbage_add(b, &old);
+        }
+        if (ed->unpend)
+            idx_batch_delete(b, k, idx_key_pending(k, ed->unpend));
         e.obj = NULL;
         if (!a)
             a = rs_arena_new();
@@ -847,15 +853,16 @@ out:
 
 int store_object_delete(struct store *s, const char *bucket, const char *key)
 {
-    return obj_update(s, bucket, key, NULL, NULL, STORE_EV_DELETE, NULL,
-                      NULL);
+    struct store_obj_edit ed = {0};
+    return store__obj_update(s, bucket, key, &ed, STORE_EV_DELETE);
 }
 
 int store_object_delete_if(struct store *s, const char *bucket,
                            const char *key, store_obj_pred still, void *arg,
                            enum store_event_kind ev)
 {
-    return obj_update(s, bucket, key, NULL, NULL, ev, still, arg);
+    struct store_obj_edit ed = {.still = still, .still_arg = arg};
+    return store__obj_update(s, bucket, key, &ed, ev);
 }
 
 struct tags_arg {
@@ -879,16 +886,17 @@ int store_object_set_tags(struct store *s, const char *bucket,
                           size_t ntags)
 {
     struct tags_arg t = {tags, ntags};
-    return obj_update(s, bucket, key, edit_tags, &t,
-                      ntags ? STORE_EV_TAGGING_PUT : STORE_EV_TAGGING_DELETE,
-                      NULL, NULL);
+    struct store_obj_edit ed = {.edit = edit_tags, .arg = &t};
+    return store__obj_update(s, bucket, key, &ed,
+                             ntags ? STORE_EV_TAGGING_PUT
+                                   : STORE_EV_TAGGING_DELETE);
 }
 
 int store_object_set_acl(struct store *s, const char *bucket,
                          const char *key, const struct store_acl *acl)
 {
-    return obj_update(s, bucket, key, edit_acl, acl, STORE_EV_ACL_PUT, NULL,
-                      NULL);
+    struct store_obj_edit ed = {.edit = edit_acl, .arg = acl};
+    return store__obj_update(s, bucket, key, &ed, STORE_EV_ACL_PUT);
 }
 
 /* ------------------------------------------------------------------ */

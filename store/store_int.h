@@ -405,6 +405,28 @@ int store__merge_put(struct store *s, const char *bucket, const char *key,
                      const char *class_name, uint8_t group,
                      const void *data, size_t n, struct store_obj *info);
 /*
+ * Read-modify-write of one object record (store.c) under the bucket
+ * (read) and key locks, in one synced batch with its event ev.  edit
+ * returns the new value (malloc'ed) or is NULL for a deletion (the old
+ * layout becomes garbage); relayout: the edit replaced the layout, so the
+ * old one becomes garbage too; unpend: a container whose pending record
+ * the batch drops (the record references it now).  still (may be NULL)
+ * sees the record as it is under the lock: false -> RS_ECONFLICT,
+ * nothing written.  RS_ENOTFOUND without the object.
+ */
+struct store_obj_edit {
+    char *(*edit)(const char *v, size_t vl, const void *arg);
+    const void *arg;
+    store_obj_pred still;
+    void *still_arg;
+    bool relayout;
+    const char *unpend;
+};
+int store__obj_update(struct store *s, const char *bucket, const char *key,
+                      const struct store_obj_edit *ed,
+                      enum store_event_kind ev);
+
+/*
  * A writer of a bare container of storage group `group`, outside any
  * object (a lifecycle transition's copy of bucket/key): fed with
  * store_writer_write, always striped, never merged.  store__writer_seal
