@@ -285,15 +285,55 @@ static int parse_maint_args(struct maint_args *ma, int argc, char **argv)
     return RS_OK;
 }
 
+/*
+ * Run an admin verb: POST path?params through explicit_endpoint when one
+ * is given; else here on the data directory (local(s, arg, &out), out
+ * printed), or through the running server when it holds the directory.
+ */
+static int admin_call(struct rs_config *cfg, const char *explicit_endpoint,
+                      const char *path, const struct rs_kv *params,
+                      size_t np,
+                      int (*local)(struct store *s, const void *arg,
+                                   char **out),
+                      const void *arg)
+{
+    struct store *s = NULL;
+    char endpoint[300];
+    char *out = NULL;
+    int rc;
+
+    if (explicit_endpoint)
+        return rs_main_remote_call(explicit_endpoint, cfg, false, "POST",
+                                   path, params, np);
+    rc = store_open(&s, cfg);
+    if (rc == RS_EBUSY &&
+        rs_main_running_endpoint(cfg, endpoint, sizeof(endpoint)) == RS_OK)
+        return rs_main_remote_call(endpoint, cfg, true, "POST", path, params,
+                                   np);
+    if (rc != RS_OK)
+        return rc;
+    rc = local(s, arg, &out);
+    if (out)
+        printf("%s\n", out);
+    free(out);
+    store_close(s);
+    return rc;
+}
+
+static int maint_local(struct store *s, const void *arg, char **out)
+{
+    const struct maint_args *ma = arg;
+
+    return gw_maint(s, ma->verb, (unsigned)atoi(ma->min_dead), ma->repair,
+                    ma->verify, out);
+}
+
 static int maint(const struct maint_args *ma, struct rs_config *cfg,
                  const char *explicit_endpoint)
 {
-    struct store *s = NULL;
     struct rs_kv params[2];
     size_t np = 0;
-    char endpoint[300], path[64];
-    char *out = NULL;
-    int rc;
+    char path[64];
 
     snprintf(path, sizeof(path), "/_roadstore/admin/%s", ma->verb);
     if (!strcmp(ma->verb, "compact")) {
@@ -304,23 +344,13 @@ static int maint(const struct maint_args *ma, struct rs_config *cfg,
         if (!ma->verify)
             add_param(params, &np, "verify", "0");
     }
-    if (explicit_endpoint)
-        return rs_main_remote_call(explicit_endpoint, cfg, false, "POST",
-                                   path, params, np);
-    rc = store_open(&s, cfg);
-    if (rc == RS_EBUSY &&
-        rs_main_running_endpoint(cfg, endpoint, sizeof(endpoint)) == RS_OK)
-        return rs_main_remote_call(endpoint, cfg, true, "POST", path, params,
-                                   np);
-    if (rc != RS_OK)
-        return rc;
-    rc = gw_maint(s, ma->verb, (unsigned)atoi(ma->min_dead), ma->repair,
-                  ma->verify, &out);
-    if (out)
-        printf("%s\n", out);
-    free(out);
-    store_close(s);
-    return rc;
+    return admin_call(cfg, explicit_endpoint, path, params, np, maint_local,
+                      ma);
+}
+
+static int lifecycle_local(struct store *s, const void *arg, char **out)
+{
+    return gw_lifecycle_run(s, arg, out);
 }
 
 /* lifecycle run [--bucket B]: one lifecycle pass now, here or through
@@ -328,14 +358,9 @@ static int maint(const struct maint_args *ma, struct rs_config *cfg,
 static int lifecycle_run(int argc, char **argv, struct rs_config *cfg,
                          const char *explicit_endpoint)
 {
-    const char *path = "/_roadstore/admin/lifecycle/run";
     const char *bucket = NULL;
-    struct store *s = NULL;
     struct rs_kv params[1];
     size_t np = 0;
-    char endpoint[300];
-    char *out = NULL;
-    int rc;
 
     if (argc < 2 || strcmp(argv[1], "run"))
         return rs_err_set(RS_EINVAL, "usage");
@@ -346,22 +371,9 @@ static int lifecycle_run(int argc, char **argv, struct rs_config *cfg,
             return rs_err_set(RS_EINVAL, "usage");
     }
     add_param(params, &np, "bucket", bucket);
-    if (explicit_endpoint)
-        return rs_main_remote_call(explicit_endpoint, cfg, false, "POST",
-                                   path, params, np);
-    rc = store_open(&s, cfg);
-    if (rc == RS_EBUSY &&
-        rs_main_running_endpoint(cfg, endpoint, sizeof(endpoint)) == RS_OK)
-        return rs_main_remote_call(endpoint, cfg, true, "POST", path, params,
-                                   np);
-    if (rc != RS_OK)
-        return rc;
-    rc = gw_lifecycle_run(s, bucket, &out);
-    if (out)
-        printf("%s\n", out);
-    free(out);
-    store_close(s);
-    return rc;
+    return admin_call(cfg, explicit_endpoint,
+                      "/_roadstore/admin/lifecycle/run", params, np,
+                      lifecycle_local, bucket);
 }
 
 int rs_main_admin(int argc, char **argv)
