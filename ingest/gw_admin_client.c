@@ -94,7 +94,9 @@ int gw_admin_request(const char *endpoint, const char *access_key,
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    /* compact, fsck and a lifecycle pass take as long as the data they
+     * walk: no limit on the whole call, only on reaching the server */
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (!strcmp(method, "POST") || !strcmp(method, "PUT")) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
