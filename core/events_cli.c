@@ -8,7 +8,13 @@
  *       line (the S3 event message) as it happens;
  *   roadstore events tail --data DIR --from SEQ [--bucket B] [--count N]
  *       print the events kept in the outbox of a stopped node, from
- *       sequence SEQ + 1 on (what a crash left is all there).
+ *       sequence SEQ + 1 on (what a crash left is all there);
+ *   roadstore events tail --group G [--backlog] [--config FILE]
+ *                         [--endpoint tcp://H:P] [--bucket B] [--count N]
+ *                         [--timeout S]
+ *       print the events the broker ([events] broker, or --endpoint)
+ *       routes to consumer group G, from now on or (--backlog) from the
+ *       group's cursor, without taking them from its workers.
  *
  * --count stops after N events; --timeout stops (status 3) when no event
  * came for S seconds.  Output is flushed per line, so a pipe sees events
@@ -48,6 +54,8 @@ static void usage(void)
             "tcp://HOST:PORT] [--bucket B] [--count N] [--timeout S]\n"
             "       roadstore events tail --data DIR --from SEQ [--bucket "
             "B] [--count N]\n"
+            "       roadstore events tail --group G [--backlog] [--endpoint "
+            "tcp://HOST:PORT] [--bucket B] [--count N] [--timeout S]\n"
             "       roadstore events stats [--data DIR] [--endpoint URL]\n"
             "       roadstore events dlq [--group G] [--data DIR] "
             "[--endpoint URL]\n"
@@ -108,7 +116,9 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-static int tail_live(const char *endpoint, struct dump *d, int timeout_s)
+/* Live events: the publisher's (group NULL) or those routed to group. */
+static int tail_live(const char *endpoint, const char *group, bool backlog,
+                     struct dump *d, int timeout_s)
 {
     struct ev_sub *sub;
     char prefix[80] = "";
@@ -116,7 +126,8 @@ static int tail_live(const char *endpoint, struct dump *d, int timeout_s)
 
     if (d->bucket)
         snprintf(prefix, sizeof prefix, "%s/", d->bucket);
-    if (ev_sub_open(&sub, endpoint, prefix) != RS_OK) {
+    if ((group ? ev_sub_watch(&sub, endpoint, group, backlog)
+               : ev_sub_open(&sub, endpoint, prefix)) != RS_OK) {
         fprintf(stderr, "roadstore: %s\n", rs_err_msg());
         return 1;
     }
@@ -130,8 +141,15 @@ static int tail_live(const char *endpoint, struct dump *d, int timeout_s)
             rc = 3;
             break;
         }
+        if (r == RS_ENOTFOUND) {
+            fprintf(stderr, "roadstore: %s\n", rs_err_msg());
+            rc = 1;
+            break;
+        }
         if (r != RS_OK)
             break;
+        if (group && *prefix && strncmp(topic, prefix, strlen(prefix)))
+            continue;            /* a watcher gets every bucket's */
         printf("%s\n", msg);
         fflush(stdout);
         d->printed++;
@@ -281,7 +299,8 @@ int rs_main_events(int argc, char **argv)
     struct rs_config cfg;
     struct main_opts mo;
     struct dump d = {0};
-    const char *from = NULL;
+    const char *from = NULL, *tail_group = NULL;
+    bool backlog = false;
     int next, timeout_s = 0, rc;
 
     if (argc >= 1 && (!strcmp(argv[0], "stats") || !strcmp(argv[0], "dlq"))) {
@@ -326,6 +345,10 @@ int rs_main_events(int argc, char **argv)
     if (rs_main_options(&cfg, &mo, argc - 1, argv + 1, &next))
         return 2;
     for (int i = next + 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--backlog")) {
+            backlog = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             usage();
             rs_config_dispose(&cfg);
@@ -335,6 +358,8 @@ int rs_main_events(int argc, char **argv)
             d.bucket = argv[++i];
         else if (!strcmp(argv[i], "--from"))
             from = argv[++i];
+        else if (!strcmp(argv[i], "--group"))
+            tail_group = argv[++i];
         else if (!strcmp(argv[i], "--count"))
             d.count = atol(argv[++i]);
         else if (!strcmp(argv[i], "--timeout"))
@@ -347,11 +372,19 @@ int rs_main_events(int argc, char **argv)
     }
     d.region = cfg.region;
     rs_log_set_level(RS_LOG_WARN);
+    if ((from && tail_group) || (backlog && !tail_group)) {
+        usage();
+        rs_config_dispose(&cfg);
+        return 2;
+    }
     if (from)
         rc = tail_outbox(&cfg, strtoull(from, NULL, 10), &d);
+    else if (tail_group)
+        rc = tail_live(mo.endpoint ? mo.endpoint : cfg.events_broker,
+                       tail_group, backlog, &d, timeout_s);
     else
-        rc = tail_live(mo.endpoint ? mo.endpoint : cfg.events_publish, &d,
-                       timeout_s);
+        rc = tail_live(mo.endpoint ? mo.endpoint : cfg.events_publish, NULL,
+                       false, &d, timeout_s);
     rs_config_dispose(&cfg);
     return rc;
 }

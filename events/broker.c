@@ -64,6 +64,17 @@ struct worker {
     int64_t last_seen;
 };
 
+/* A WATCH client (`roadstore events tail --group`): gets a copy of every
+ * event routed to the group, read on its own cursor, takes no part in
+ * delivery. */
+struct watcher {
+    struct watcher *next;
+    unsigned char id[ID_MAX];
+    size_t idlen;
+    uint64_t next_seq;               /* first not looked at */
+    int64_t last_seen;
+};
+
 struct filter {
     bool set;                        /* a worker gave one */
     char *bucket, *prefix, *suffix;
@@ -84,6 +95,7 @@ struct group {
     struct gev *win[WINDOW_MAX];     /* by seq; win[0] the oldest undone */
     size_t nwin;
     struct worker *workers, *rr;     /* rr: next to serve */
+    struct watcher *watchers;
     /* counters and a snapshot of the rest for other threads (under the
      * broker's lock) */
     uint64_t delivered, acked, redelivered, dead;
@@ -129,6 +141,8 @@ struct del_req {
 };
 
 static void broker_free(struct ev_broker *b);
+static bool watcher_seen(struct ev_broker *b, const void *id, size_t idlen,
+                         bool drop);
 static void metrics_writer(struct rs_buf *out, void *arg);
 
 /* The running broker, for the metrics writer (registered once). */
@@ -705,6 +719,126 @@ static void on_ack(struct ev_broker *b, struct group *g, struct worker *w,
     }
 }
 
+/* WATCH <group> [backlog]: copies of the group's events from now on, or
+ * (backlog) from its cursor, i.e. also those not acknowledged yet. */
+static void on_watch(struct ev_broker *b, const void *id, size_t idlen,
+                     char **f, int n)
+{
+    struct watcher *w;
+    struct group *g;
+
+    rules_refresh(b);
+    if (n < 2 || !(g = group_find(b, f[1]))) {
+        send_to_id(b, id, idlen, "ERROR", n < 2 ? "WATCH needs a group"
+                                                : "no such group");
+        return;
+    }
+    watcher_seen(b, id, idlen, true);    /* a second WATCH: start over */
+    w = rs_xcalloc(1, sizeof *w);
+    memcpy(w->id, id, idlen);
+    w->idlen = idlen;
+    w->last_seen = rs_mono_ns();
+    w->next_seq = n >= 3 && !strcmp(f[2], "backlog")
+                      ? g->cursor + 1
+                      : store_events_head(b->s) + 1;
+    w->next = g->watchers;
+    g->watchers = w;
+    send_to_id(b, id, idlen, "WATCHING", g->name);
+}
+
+/* Free g's watchers (b not NULL: tell them why first). */
+static void watchers_free(struct ev_broker *b, struct group *g,
+                          const char *why)
+{
+    while (g->watchers) {
+        struct watcher *w = g->watchers;
+        if (b)
+            send_to_id(b, w->id, w->idlen, "ERROR", why);
+        g->watchers = w->next;
+        free(w);
+    }
+}
+
+/* A watcher's message (PING, BYE): true when id is one; drop it too. */
+static bool watcher_seen(struct ev_broker *b, const void *id, size_t idlen,
+                         bool drop)
+{
+    for (struct group *g = b->groups; g; g = g->next)
+        for (struct watcher **pw = &g->watchers; *pw; pw = &(*pw)->next) {
+            struct watcher *w = *pw;
+            if (w->idlen != idlen || memcmp(w->id, id, idlen))
+                continue;
+            if (drop) {
+                *pw = w->next;
+                free(w);
+            } else {
+                w->last_seen = rs_mono_ns();
+            }
+            return true;
+        }
+    return false;
+}
+
+struct watch_arg {
+    struct ev_broker *b;
+    struct group *g;
+    struct watcher *w;
+    size_t seen;
+};
+
+static int watch_one(void *arg, uint64_t seq, const char *json, size_t len)
+{
+    struct watch_arg *a = arg;
+    const char *config_id = NULL;
+    char *msg = NULL, *topic = NULL, num[24];
+    struct ev_rec r;
+
+    a->w->next_seq = seq + 1;
+    a->seen++;
+    if (!ev_rec_parse(&r, json, len))
+        return 0;
+    if (group_match(a->b, a->g, r.bucket, r.key, r.name, &config_id) &&
+        ev_render(&msg, &topic, seq, json, len, a->b->region,
+                  config_id) == RS_OK) {
+        const char *fr[] = {"COPY", num, topic, msg};
+        snprintf(num, sizeof num, "%llu", (unsigned long long)seq);
+        zmq_send(a->b->router, a->w->id, a->w->idlen, ZMQ_SNDMORE);
+        for (int i = 0; i < 4; i++)
+            zmq_send(a->b->router, fr[i], strlen(fr[i]),
+                     i < 3 ? ZMQ_SNDMORE : 0);
+    }
+    free(msg);
+    free(topic);
+    ev_rec_free(&r);
+    return 0;
+}
+
+/* Feed g's watchers up to head; drop the silent ones. */
+static void watch(struct ev_broker *b, struct group *g, uint64_t head,
+                  int64_t now)
+{
+    struct watcher **pw = &g->watchers;
+
+    while (*pw) {
+        struct watcher *w = *pw;
+        struct watch_arg a = {b, g, w, 0};
+
+        if (now - w->last_seen > (int64_t)b->worker_timeout_s * 1000000000LL) {
+            *pw = w->next;
+            free(w);
+            continue;
+        }
+        /* everything up to head is settled (gaps are failed commits)
+         * unless the read stopped at its limit: then the rest next turn */
+        if (w->next_seq <= head &&
+            store_events_read(b->s, w->next_seq - 1, head, FILL_MAX,
+                              watch_one, &a) >= 0 &&
+            a.seen < FILL_MAX)
+            w->next_seq = head + 1;
+        pw = &w->next;
+    }
+}
+
 static void on_message(struct ev_broker *b)
 {
     char *f[6] = {0};
@@ -740,6 +874,12 @@ static void on_message(struct ev_broker *b)
         on_hello(b, id, (size_t)idlen, f, n);
         goto out;
     }
+    if (!strcmp(f[0], "WATCH")) {
+        on_watch(b, id, (size_t)idlen, f, n);
+        goto out;
+    }
+    if (watcher_seen(b, id, (size_t)idlen, !strcmp(f[0], "BYE")))
+        goto out;
     if (!(w = worker_find(b, id, (size_t)idlen, &g))) {
         /* Not (or no longer) known: after a broker restart or a timeout
          * the worker must say HELLO again; one whose group was deleted is
@@ -819,6 +959,7 @@ static void group_remove(struct ev_broker *b, struct del_req *d)
     pthread_mutex_unlock(&b->lock);
     for (size_t i = 0; i < g->nwin; i++)
         gev_free(g->win[i]);
+    watchers_free(b, g, "group deleted");
     filter_free(&g->f);
     rs_info("events: group %s deleted", g->name);
     free(g);
@@ -886,6 +1027,8 @@ static void *broker_main(void *arg)
             expire(b, g, now);
             if (g->workers)
                 fill(b, g, head);
+            if (g->watchers)
+                watch(b, g, head, now);
             dispatch(b, g);
             advance(b, g);
             for (struct worker *w = g->workers; w; w = w->next) {
@@ -988,6 +1131,7 @@ static void broker_free(struct ev_broker *b)
             g->workers = w->next;
             free(w);
         }
+        watchers_free(NULL, g, NULL);
         filter_free(&g->f);
         free(g);
     }

@@ -112,6 +112,18 @@ int ev_sub_open(struct ev_sub **out, const char *endpoint,
 int ev_sub_recv(struct ev_sub *sub, const char **topic, const char **msg,
                 int timeout_ms);
 void ev_sub_close(struct ev_sub *sub); /* NULL does nothing */
+/*
+ * Watch consumer group `group` at the broker endpoint
+ * ("tcp://127.0.0.1:9101"): ev_sub_recv then gives a copy of every event
+ * the broker routes to the group (its workers' filter or the bucket
+ * notification rules that target it) from now on, or with backlog from
+ * the group's cursor (so also what it has not acknowledged yet).  A
+ * watcher takes no part in delivery: the group's workers get every event
+ * as before.  ev_sub_recv answers RS_ENOTFOUND when the broker has no
+ * such group (or deleted it).
+ */
+int ev_sub_watch(struct ev_sub **out, const char *endpoint,
+                 const char *group, bool backlog);
 
 /* ------------------------------------------------------------------ */
 /* Durable consumer groups (broker.c in the server, worker.c for workers) */
@@ -143,6 +155,14 @@ void ev_sub_close(struct ev_sub *sub); /* NULL does nothing */
  *     NACK <seq>     failed: deliver again (counts as an attempt)
  *     PING           at least every second while connected
  *     BYE            leave (events in flight go to the others)
+ *   watcher -> broker (`roadstore events tail --group`, ev_sub_watch)
+ *     WATCH <group> [backlog|live]
+ *                    copies of the group's events from now on (live) or
+ *                    from its cursor (backlog); no acks, no effect on
+ *                    delivery; PING at least every worker_timeout, BYE
+ *   broker -> watcher
+ *     WATCHING <group>, COPY <seq> <topic> <S3 event message JSON>,
+ *     ERROR <text> ("no such group", "group deleted")
  *   broker -> worker
  *     WELCOME <group>
  *     EVENT <seq> <attempt> <topic> <S3 event message JSON>

@@ -1,10 +1,13 @@
 /*
  * events/sub.c - the subscriber side of the C client library (events.h):
- * a ZeroMQ SUB socket on the publisher's endpoint, two frames per event.
+ * a ZeroMQ SUB socket on the publisher's endpoint, two frames per event;
+ * or a watcher of a consumer group: a DEALER on the broker that said
+ * WATCH and gets COPY frames (and PINGs the broker every second).
  */
 #include "events/events_int.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -13,7 +16,39 @@ struct ev_sub {
     void *zctx, *sock;
     char *topic, *msg;
     size_t tcap, mcap;
+    bool watch;                  /* a group watcher (DEALER) */
+    int64_t pinged;              /* watcher: last PING (monotonic ns) */
 };
+
+static int send_text(void *sock, const char *const *f, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (zmq_send(sock, f[i], strlen(f[i]), i + 1 < n ? ZMQ_SNDMORE : 0)
+            < 0)
+            return rs_err_set(RS_EIO, "events: send: %s",
+                              zmq_strerror(zmq_errno()));
+    return RS_OK;
+}
+
+int ev_sub_watch(struct ev_sub **out, const char *endpoint,
+                 const char *group, bool backlog)
+{
+    struct ev_sub *sub = rs_xcalloc(1, sizeof *sub);
+    const char *f[] = {"WATCH", group, backlog ? "backlog" : "live"};
+    int rc;
+
+    *out = NULL;
+    sub->watch = true;
+    if ((rc = ev_zconnect(&sub->zctx, &sub->sock, ZMQ_DEALER, endpoint, 0,
+                          "")) != RS_OK ||
+        (rc = send_text(sub->sock, f, 3)) != RS_OK) {
+        ev_sub_close(sub);
+        return rc;
+    }
+    sub->pinged = rs_mono_ns();
+    *out = sub;
+    return RS_OK;
+}
 
 int ev_sub_open(struct ev_sub **out, const char *endpoint,
                 const char *prefix)
@@ -78,23 +113,92 @@ int ev_zframe(void *sock, char **buf, size_t *cap, bool *more)
     return RS_OK;
 }
 
+/* One message of the broker to a watcher: 1 for a COPY (sub->topic and
+ * sub->msg set), 0 for anything else (WATCHING), the broker's ERROR as
+ * RS_ENOTFOUND with its text, or a receive error. */
+static int watch_frames(struct ev_sub *sub)
+{
+    char *f[4] = {0};
+    size_t cap[4] = {0};
+    bool more = true;
+    int n = 0, rc = RS_OK;
+
+    while (more && rc == RS_OK) {
+        if (n < 4) {
+            if ((rc = ev_zframe(sub->sock, &f[n], &cap[n], &more)) == RS_OK)
+                n++;
+        } else {                     /* extra frames: not ours */
+            char *skip = NULL;
+            size_t c = 0;
+            rc = ev_zframe(sub->sock, &skip, &c, &more);
+            free(skip);
+        }
+    }
+    if (rc == RS_OK && n == 4 && !strcmp(f[0], "COPY")) {
+        free(sub->topic);
+        free(sub->msg);
+        sub->topic = f[2];
+        sub->tcap = cap[2];
+        sub->msg = f[3];
+        sub->mcap = cap[3];
+        f[2] = f[3] = NULL;
+        rc = 1;
+    } else if (rc == RS_OK && n >= 2 && !strcmp(f[0], "ERROR")) {
+        rc = rs_err_set(RS_ENOTFOUND, "events: broker: %s", f[1]);
+    }
+    for (int i = 0; i < 4; i++)
+        free(f[i]);
+    return rc;
+}
+
 int ev_sub_recv(struct ev_sub *sub, const char **topic, const char **msg,
                 int timeout_ms)
 {
     zmq_pollitem_t it = {sub->sock, 0, ZMQ_POLLIN, 0};
+    int64_t until = timeout_ms < 0 ? INT64_MAX
+                                   : rs_mono_ns() + timeout_ms * 1000000LL;
     bool more;
     int rc, n;
 
     for (;;) {
-        n = zmq_poll(&it, 1, timeout_ms);
+        int wait = timeout_ms;
+
+        if (sub->watch) {
+            /* a watcher PINGs the broker every second while it waits */
+            const char *ping[] = {"PING"};
+            int64_t now = rs_mono_ns();
+            if (now - sub->pinged >= 1000000000LL) {
+                if ((rc = send_text(sub->sock, ping, 1)) != RS_OK)
+                    return rc;
+                sub->pinged = now;
+            }
+            if (now >= until)
+                return rs_err_set(RS_EBUSY, "no event within %d ms",
+                                  timeout_ms);
+            wait = (int)((until - now) / 1000000 < 1000
+                             ? (until - now) / 1000000 : 1000);
+        }
+        n = zmq_poll(&it, 1, wait);
         if (n < 0)
             return zmq_errno() == EINTR
                        ? rs_err_set(RS_ESHUTDOWN, "interrupted")
                        : rs_err_set(RS_EIO, "events: poll: %s",
                                     zmq_strerror(zmq_errno()));
+        if (n == 0 && sub->watch)
+            continue;
         if (n == 0)
             return rs_err_set(RS_EBUSY, "no event within %d ms",
                               timeout_ms);
+        if (sub->watch) {
+            rc = watch_frames(sub);
+            if (rc == 0)
+                continue;
+            if (rc < 0)
+                return rc;
+            *topic = sub->topic;
+            *msg = sub->msg;
+            return RS_OK;
+        }
         rc = ev_zframe(sub->sock, &sub->topic, &sub->tcap, &more);
         if (rc != RS_OK)
             return rc;
@@ -121,6 +225,12 @@ void ev_sub_close(struct ev_sub *sub)
 {
     if (!sub)
         return;
+    if (sub->watch && sub->sock) {
+        const char *bye[] = {"BYE"};
+        int linger = 200;
+        zmq_setsockopt(sub->sock, ZMQ_LINGER, &linger, sizeof linger);
+        send_text(sub->sock, bye, 1);
+    }
     if (sub->sock)
         zmq_close(sub->sock);
     if (sub->zctx)

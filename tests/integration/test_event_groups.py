@@ -70,6 +70,13 @@ Which behaviour each test covers:
           attempts 3, reason, and the S3 message; the next version of the
           same key and other keys still arrive; stats counters exact
   GroupStatsTest
+    test_tail_group_watches_without_taking
+        - `roadstore events tail --group G` (a WATCH client of the broker)
+          prints exactly the events routed to G (its worker's prefix
+          filter) from when it started; with --backlog also the one G has
+          not acknowledged; G's worker still gets all three and acks none
+          (lag 4); --bucket of another bucket prints nothing (exit 3 on
+          --timeout); an unknown group: exit 1, "no such group"
     test_stats_lag_and_metrics
         - `roadstore events stats`: lag 0, cursor == head, workers 1,
           inflight 0 after all acks; after the worker's BYE, 7 more PUTs:
@@ -1095,6 +1102,70 @@ class GroupStatsTest(EventCase):
         srv.stop()
         r = self.group_delete(srv, 'configured')
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_tail_group_watches_without_taking(self):
+        # `roadstore events tail --group G` prints what the broker routes
+        # to G (its workers' filter) as JSON lines while G's workers still
+        # get every event; --backlog starts at G's cursor, so it also shows
+        # what G has not acknowledged; --bucket narrows it; an unknown
+        # group is an error.
+        srv = self.start_server(ack_timeout=30, worker_timeout=5)
+        s3 = srv.client()
+        b = self.bucket(s3, 'tailg')
+        w = self.worker(srv, 'tailed', {'prefix': 'cam/'},
+                        policy=lambda d: None)      # holds: nothing acked
+        w.wait_welcome()
+        self.put(s3, b, 'cam/early', b'e')          # before the tail
+        wait_for(lambda: len(w.got()) >= 1, 15, 'the first delivery')
+        base = [srv.bin, 'events', 'tail', '--data', srv.data] + \
+            srv._config_args() + ['--endpoint', srv.broker, '--group',
+                                  'tailed', '--timeout', '20']
+        live = subprocess.Popen(base + ['--count', '2'],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=srv._env(), cwd=srv.root)
+        back = subprocess.Popen(base + ['--backlog', '--count', '3'],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=srv._env(), cwd=srv.root)
+        self.addCleanup(live.kill)
+        self.addCleanup(back.kill)
+        time.sleep(1.5)                             # both watching
+        self.put(s3, b, 'other/x', b'not for the group')
+        self.put(s3, b, 'cam/1', b'one')
+        self.put(s3, b, 'cam/2', b'two')
+        out_live, err_live = live.communicate(timeout=30)
+        out_back, err_back = back.communicate(timeout=30)
+        self.assertEqual(live.returncode, 0, err_live)
+        self.assertEqual(back.returncode, 0, err_back)
+
+        def keys(out):
+            recs = [json.loads(ln)['Records'][0] for ln in out.splitlines()]
+            for r in recs:
+                self.assertEqual(r['eventName'], 'ObjectCreated:Put')
+                self.assertEqual(r['s3']['bucket']['name'], b)
+            return [r['s3']['object']['key'] for r in recs]
+        self.assertEqual(keys(out_live), ['cam/1', 'cam/2'])
+        self.assertEqual(keys(out_back), ['cam/early', 'cam/1', 'cam/2'])
+        # the group's worker got them all (the tails took nothing)
+        wait_for(lambda: len(w.got()) >= 3, 15, 'three deliveries')
+        self.assertEqual(sorted(d.msg['Records'][0]['s3']['object']['key']
+                                for d in w.got()),
+                         ['cam/1', 'cam/2', 'cam/early'])
+        # nothing acked: the cursor is still below cam/early, so all four
+        # events committed since count in the lag
+        g = self.group_stats(srv, 'tailed')
+        self.assertEqual((g['acked'], g['lag']), (0, 4))
+        # --bucket: another bucket's events are not printed
+        r = subprocess.run(base[:-1] + ['3', '--bucket', 'no-such-bucket',
+                                        '--backlog'],
+                           capture_output=True, text=True, env=srv._env(),
+                           cwd=srv.root, timeout=30)
+        self.assertEqual((r.returncode, r.stdout), (3, ''), r.stderr)
+        r = subprocess.run([srv.bin, 'events', 'tail', '--endpoint',
+                            srv.broker, '--group', 'nobody', '--timeout', '10'],
+                           capture_output=True, text=True, env=srv._env(),
+                           cwd=srv.root, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('no such group', r.stderr)
 
     def test_stats_lag_and_metrics(self):
         srv = self.start_server(ack_timeout=10, worker_timeout=3,
