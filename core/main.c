@@ -366,6 +366,7 @@ static int cmd_server(int argc, char **argv)
     while (sigwait(&set, &sig) == 0 && sig != SIGTERM && sig != SIGINT)
         ;
     rs_info("signal %d: stopping", sig);
+    store_lifecycle_halt(s);     /* a pass an admin request runs, too */
     gw_stop(g);
     ev_webhooks_stop(hooks);
     ev_broker_stop(broker);

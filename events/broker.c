@@ -73,7 +73,12 @@ struct watcher {
     size_t idlen;
     uint64_t next_seq;               /* first not looked at */
     int64_t last_seen;
+    unsigned outstanding;            /* COPYs sent, not yet SEEN */
 };
+
+/* COPYs a watcher may have outstanding: well below ZeroMQ's send
+ * high-water mark (1,000 messages), past which a ROUTER drops. */
+#define WATCH_WINDOW 256
 
 struct filter {
     bool set;                        /* a worker gave one */
@@ -141,8 +146,8 @@ struct del_req {
 };
 
 static void broker_free(struct ev_broker *b);
-static bool watcher_seen(struct ev_broker *b, const void *id, size_t idlen,
-                         bool drop);
+static bool watcher_msg(struct ev_broker *b, const void *id, size_t idlen,
+                        char **f, int n);
 static void metrics_writer(struct rs_buf *out, void *arg);
 
 /* The running broker, for the metrics writer (registered once). */
@@ -719,8 +724,9 @@ static void on_ack(struct ev_broker *b, struct group *g, struct worker *w,
     }
 }
 
-/* WATCH <group> [backlog]: copies of the group's events from now on, or
- * (backlog) from its cursor, i.e. also those not acknowledged yet. */
+/* WATCH <group> [live|backlog|SEQ]: copies of the group's events from
+ * now on, from its cursor (backlog: also those not acknowledged yet), or
+ * after SEQ (a watcher coming back). */
 static void on_watch(struct ev_broker *b, const void *id, size_t idlen,
                      char **f, int n)
 {
@@ -733,14 +739,20 @@ static void on_watch(struct ev_broker *b, const void *id, size_t idlen,
                                                 : "no such group");
         return;
     }
-    watcher_seen(b, id, idlen, true);    /* a second WATCH: start over */
+    {
+        char *bye[] = {"BYE"};           /* a second WATCH: start over */
+        watcher_msg(b, id, idlen, bye, 1);
+    }
     w = rs_xcalloc(1, sizeof *w);
     memcpy(w->id, id, idlen);
     w->idlen = idlen;
     w->last_seen = rs_mono_ns();
-    w->next_seq = n >= 3 && !strcmp(f[2], "backlog")
-                      ? g->cursor + 1
-                      : store_events_head(b->s) + 1;
+    if (n >= 3 && !strcmp(f[2], "backlog"))
+        w->next_seq = g->cursor + 1;
+    else if (n >= 3 && f[2][0] >= '0' && f[2][0] <= '9')
+        w->next_seq = strtoull(f[2], NULL, 10) + 1;
+    else
+        w->next_seq = store_events_head(b->s) + 1;
     w->next = g->watchers;
     g->watchers = w;
     send_to_id(b, id, idlen, "WATCHING", g->name);
@@ -759,20 +771,26 @@ static void watchers_free(struct ev_broker *b, struct group *g,
     }
 }
 
-/* A watcher's message (PING, BYE): true when id is one; drop it too. */
-static bool watcher_seen(struct ev_broker *b, const void *id, size_t idlen,
-                         bool drop)
+/* A watcher's message (PING, SEEN <n>: n COPYs consumed, BYE): true when
+ * id is a watcher's. */
+static bool watcher_msg(struct ev_broker *b, const void *id, size_t idlen,
+                        char **f, int n)
 {
     for (struct group *g = b->groups; g; g = g->next)
         for (struct watcher **pw = &g->watchers; *pw; pw = &(*pw)->next) {
             struct watcher *w = *pw;
             if (w->idlen != idlen || memcmp(w->id, id, idlen))
                 continue;
-            if (drop) {
+            if (!strcmp(f[0], "BYE")) {
                 *pw = w->next;
                 free(w);
-            } else {
-                w->last_seen = rs_mono_ns();
+                return true;
+            }
+            w->last_seen = rs_mono_ns();
+            if (!strcmp(f[0], "SEEN") && n >= 2) {
+                unsigned long k = strtoul(f[1], NULL, 10);
+                w->outstanding = k >= w->outstanding
+                                     ? 0 : w->outstanding - (unsigned)k;
             }
             return true;
         }
@@ -784,6 +802,7 @@ struct watch_arg {
     struct group *g;
     struct watcher *w;
     size_t seen;
+    bool full;                       /* the watcher's window is */
 };
 
 static int watch_one(void *arg, uint64_t seq, const char *json, size_t len)
@@ -793,6 +812,10 @@ static int watch_one(void *arg, uint64_t seq, const char *json, size_t len)
     char *msg = NULL, *topic = NULL, num[24];
     struct ev_rec r;
 
+    if (a->w->outstanding >= WATCH_WINDOW) {
+        a->full = true;
+        return 1;                    /* this one on a later turn */
+    }
     a->w->next_seq = seq + 1;
     a->seen++;
     if (!ev_rec_parse(&r, json, len))
@@ -806,6 +829,7 @@ static int watch_one(void *arg, uint64_t seq, const char *json, size_t len)
         for (int i = 0; i < 4; i++)
             zmq_send(a->b->router, fr[i], strlen(fr[i]),
                      i < 3 ? ZMQ_SNDMORE : 0);
+        a->w->outstanding++;
     }
     free(msg);
     free(topic);
@@ -821,7 +845,7 @@ static void watch(struct ev_broker *b, struct group *g, uint64_t head,
 
     while (*pw) {
         struct watcher *w = *pw;
-        struct watch_arg a = {b, g, w, 0};
+        struct watch_arg a = {b, g, w, 0, false};
 
         if (now - w->last_seen > (int64_t)b->worker_timeout_s * 1000000000LL) {
             *pw = w->next;
@@ -829,11 +853,12 @@ static void watch(struct ev_broker *b, struct group *g, uint64_t head,
             continue;
         }
         /* everything up to head is settled (gaps are failed commits)
-         * unless the read stopped at its limit: then the rest next turn */
-        if (w->next_seq <= head &&
+         * unless the read stopped at its limit or the watcher's window:
+         * then the rest on a later turn */
+        if (w->next_seq <= head && w->outstanding < WATCH_WINDOW &&
             store_events_read(b->s, w->next_seq - 1, head, FILL_MAX,
                               watch_one, &a) >= 0 &&
-            a.seen < FILL_MAX)
+            a.seen < FILL_MAX && !a.full)
             w->next_seq = head + 1;
         pw = &w->next;
     }
@@ -878,7 +903,7 @@ static void on_message(struct ev_broker *b)
         on_watch(b, id, (size_t)idlen, f, n);
         goto out;
     }
-    if (watcher_seen(b, id, (size_t)idlen, !strcmp(f[0], "BYE")))
+    if (watcher_msg(b, id, (size_t)idlen, f, n))
         goto out;
     if (!(w = worker_find(b, id, (size_t)idlen, &g))) {
         /* Not (or no longer) known: after a broker restart or a timeout

@@ -156,13 +156,19 @@ int ev_sub_watch(struct ev_sub **out, const char *endpoint,
  *     PING           at least every second while connected
  *     BYE            leave (events in flight go to the others)
  *   watcher -> broker (`roadstore events tail --group`, ev_sub_watch)
- *     WATCH <group> [backlog|live]
- *                    copies of the group's events from now on (live) or
- *                    from its cursor (backlog); no acks, no effect on
- *                    delivery; PING at least every worker_timeout, BYE
+ *     WATCH <group> [live|backlog|SEQ]
+ *                    copies of the group's events from now on (live),
+ *                    from its cursor (backlog) or after SEQ (coming
+ *                    back); no acks, no effect on delivery
+ *     SEEN <n>       n more COPYs consumed: the broker keeps at most 256
+ *                    unreported COPYs in flight (a ROUTER drops past its
+ *                    high-water mark)
+ *     PING, BYE      as a worker's
  *   broker -> watcher
  *     WATCHING <group>, COPY <seq> <topic> <S3 event message JSON>,
- *     ERROR <text> ("no such group", "group deleted")
+ *     ERROR <text> ("no such group", "group deleted"; "unknown worker:
+ *     HELLO" after a restart: ev_sub_recv then says WATCH again, after
+ *     the last sequence it got)
  *   broker -> worker
  *     WELCOME <group>
  *     EVENT <seq> <attempt> <topic> <S3 event message JSON>

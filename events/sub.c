@@ -18,7 +18,14 @@ struct ev_sub {
     size_t tcap, mcap;
     bool watch;                  /* a group watcher (DEALER) */
     int64_t pinged;              /* watcher: last PING (monotonic ns) */
+    char *group, *mode;          /* watcher: what it asked (live|backlog) */
+    uint64_t last_seq;           /* watcher: last COPY's sequence (0: none) */
+    unsigned unseen;             /* watcher: COPYs not yet reported SEEN */
 };
+
+/* Report consumed COPYs after this many (the broker sends at most 256
+ * ahead of what it was told). */
+#define SEEN_EVERY 64
 
 static int send_text(void *sock, const char *const *f, int n)
 {
@@ -30,18 +37,34 @@ static int send_text(void *sock, const char *const *f, int n)
     return RS_OK;
 }
 
+/* (Again) WATCH: after the last COPY seen, or as first asked. */
+static int watch_send(struct ev_sub *sub)
+{
+    char from[24];
+    const char *f[] = {"WATCH", sub->group, sub->mode};
+
+    if (sub->last_seq) {
+        snprintf(from, sizeof from, "%llu",
+                 (unsigned long long)sub->last_seq);
+        f[2] = from;
+    }
+    sub->unseen = 0;
+    return send_text(sub->sock, f, 3);
+}
+
 int ev_sub_watch(struct ev_sub **out, const char *endpoint,
                  const char *group, bool backlog)
 {
     struct ev_sub *sub = rs_xcalloc(1, sizeof *sub);
-    const char *f[] = {"WATCH", group, backlog ? "backlog" : "live"};
     int rc;
 
     *out = NULL;
     sub->watch = true;
+    sub->group = rs_xstrdup(group);
+    sub->mode = rs_xstrdup(backlog ? "backlog" : "live");
     if ((rc = ev_zconnect(&sub->zctx, &sub->sock, ZMQ_DEALER, endpoint, 0,
                           "")) != RS_OK ||
-        (rc = send_text(sub->sock, f, 3)) != RS_OK) {
+        (rc = watch_send(sub)) != RS_OK) {
         ev_sub_close(sub);
         return rc;
     }
@@ -135,6 +158,14 @@ static int watch_frames(struct ev_sub *sub)
         }
     }
     if (rc == RS_OK && n == 4 && !strcmp(f[0], "COPY")) {
+        sub->last_seq = strtoull(f[1], NULL, 10);
+        if (++sub->unseen >= SEEN_EVERY) {
+            char num[16];
+            const char *seen[] = {"SEEN", num};
+            snprintf(num, sizeof num, "%u", sub->unseen);
+            sub->unseen = 0;
+            (void)send_text(sub->sock, seen, 2); /* a PING follows anyway */
+        }
         free(sub->topic);
         free(sub->msg);
         sub->topic = f[2];
@@ -143,6 +174,11 @@ static int watch_frames(struct ev_sub *sub)
         sub->mcap = cap[3];
         f[2] = f[3] = NULL;
         rc = 1;
+    } else if (rc == RS_OK && n >= 2 && !strcmp(f[0], "ERROR") &&
+               !strncmp(f[1], "unknown worker", 14)) {
+        /* the broker restarted or dropped a silent watcher: come back
+         * after the last event seen */
+        rc = watch_send(sub);
     } else if (rc == RS_OK && n >= 2 && !strcmp(f[0], "ERROR")) {
         rc = rs_err_set(RS_ENOTFOUND, "events: broker: %s", f[1]);
     }
@@ -172,11 +208,10 @@ int ev_sub_recv(struct ev_sub *sub, const char **topic, const char **msg,
                     return rc;
                 sub->pinged = now;
             }
-            if (now >= until)
-                return rs_err_set(RS_EBUSY, "no event within %d ms",
-                                  timeout_ms);
-            wait = (int)((until - now) / 1000000 < 1000
-                             ? (until - now) / 1000000 : 1000);
+            /* in slices of at most a second; timeout 0 polls once */
+            wait = now >= until ? 0
+                   : (int)((until - now) / 1000000 < 1000
+                               ? (until - now) / 1000000 : 1000);
         }
         n = zmq_poll(&it, 1, wait);
         if (n < 0)
@@ -184,7 +219,7 @@ int ev_sub_recv(struct ev_sub *sub, const char **topic, const char **msg,
                        ? rs_err_set(RS_ESHUTDOWN, "interrupted")
                        : rs_err_set(RS_EIO, "events: poll: %s",
                                     zmq_strerror(zmq_errno()));
-        if (n == 0 && sub->watch)
+        if (n == 0 && sub->watch && rs_mono_ns() < until)
             continue;
         if (n == 0)
             return rs_err_set(RS_EBUSY, "no event within %d ms",
@@ -237,5 +272,7 @@ void ev_sub_close(struct ev_sub *sub)
         zmq_ctx_term(sub->zctx);
     free(sub->topic);
     free(sub->msg);
+    free(sub->group);
+    free(sub->mode);
     free(sub);
 }

@@ -139,6 +139,9 @@ static bool parse_date(const char *t, int64_t *ns, bool *midnight)
     }
     if (rs_time_parse(&sec, buf) != RS_OK || strchr(buf, 'T') == NULL)
         return false;
+    /* dates are kept in nanoseconds since 1970: up to 2262 */
+    if (sec < 0 || sec > INT64_MAX / LC_NS)
+        return false;
     *ns = sec * LC_NS;
     *midnight = frac_zero && sec % 86400 == 0;
     return true;

@@ -358,13 +358,17 @@ bool store_lc_rule_matches(const struct store_lc_rule *r,
 int64_t store_lc_due_ns(int64_t t_ns, int32_t days, int day_seconds)
 {
     int64_t day = (int64_t)(day_seconds > 0 ? day_seconds : 86400) * NS;
-    int64_t due = t_ns + (int64_t)days * day;
+    int64_t span, due;
 
+    /* Days of 100,000 ("never") pass 2262: never due, not due at once */
+    if (__builtin_mul_overflow((int64_t)days, day, &span) ||
+        __builtin_add_overflow(t_ns, span, &due))
+        return INT64_MAX;
     if (day_seconds == 86400 || day_seconds <= 0) {
         /* S3: rounded up to the next midnight UTC */
         int64_t rem = due % (86400 * NS);
-        if (rem > 0)
-            due += 86400 * NS - rem;
+        if (rem > 0 && __builtin_add_overflow(due, 86400 * NS - rem, &due))
+            return INT64_MAX;
     }
     return due;
 }
@@ -545,6 +549,8 @@ void store__lifecycle_changed(struct store *s)
 
 /* What was evaluated: the action stands only for this very object. */
 struct lc_eval {
+    struct store *s;
+    uint64_t gen;                /* configurations' generation of cfg */
     const struct store_lc_config *cfg;
     int64_t now;
     int day_s;
@@ -566,7 +572,8 @@ static bool still_due(void *arg, const struct store_obj *o)
     struct lc_eval *ev = arg;
     struct lc_decision d;
 
-    if (!same_object(ev, o))
+    /* a configuration replaced or deleted meanwhile stops its actions */
+    if (atomic_load(&ev->s->lc->gen) != ev->gen || !same_object(ev, o))
         return false;
     d = decide(ev->cfg, o, ev->now, ev->day_s);
     return d.act == ev->d.act &&
@@ -729,8 +736,19 @@ static int transition(struct store *s, const struct store_obj *o,
         l.runs[0].count == 1 && store__merge_small(s, o->size)) {
         /* A small merged object: a compaction move whose new extent is
          * in a merged container of the target group (applied only while
-         * the object is still at its old extent), then the class. */
-        if ((rc = read_all(s, o, &data)) == RS_OK)
+         * the object is still at its old extent), then the class.  The
+         * rules are checked again just before the move, so that a change
+         * seldom leaves moved bytes under the old class (harmless: the
+         * bytes are right, only their group differs). */
+        struct rs_arena *a = rs_arena_new();
+        struct store_obj cur;
+
+        rc = store_object_head(s, a, &cur, o->bucket, o->key);
+        if (rc == RS_OK && !still_due(ev, &cur))
+            rc = rs_err_set(RS_ECONFLICT, "%s/%s changed", o->bucket,
+                            o->key);
+        rs_arena_free(a);
+        if (rc == RS_OK && (rc = read_all(s, o, &data)) == RS_OK)
             rc = store__merge_move(s, o->bucket, o->key, &l.runs[0],
                                    (uint8_t)cls, data, (size_t)o->size);
         if (rc == RS_OK)
@@ -767,6 +785,7 @@ static int transition(struct store *s, const struct store_obj *o,
 
 struct lc_page {
     struct store *s;
+    uint64_t gen;                    /* of cfg */
     const struct store_lc_config *cfg;
     struct store_lc_stats *st;
     int64_t now;
@@ -798,6 +817,8 @@ static void act_on(struct lc_page *p, const struct store_obj *o)
 
     p->st->objects_scanned++;
     memset(&ev, 0, sizeof ev);
+    ev.s = p->s;
+    ev.gen = p->gen;
     ev.cfg = p->cfg;
     ev.now = p->now;
     ev.day_s = p->s->lc->day_seconds;
@@ -891,8 +912,15 @@ static bool stopping(struct store *s)
     return stop;
 }
 
+/* Whether the configurations changed since gen (the pass of a bucket
+ * then stops; the next pass applies the new ones). */
+static bool changed(struct store *s, uint64_t gen)
+{
+    return atomic_load(&s->lc->gen) != gen;
+}
+
 static int bucket_pass(struct store *s, const char *bucket,
-                       const struct store_lc_config *cfg,
+                       const struct store_lc_config *cfg, uint64_t gen,
                        struct store_lc_stats *st)
 {
     bool objects = false, uploads = false, truncated = true;
@@ -909,9 +937,10 @@ static int bucket_pass(struct store *s, const char *bucket,
     }
     st->buckets++;
     if (objects) {
-        struct lc_page p = {s, cfg, st, 0, NULL, NULL, 0, 0};
+        struct lc_page p = {s, gen, cfg, st, 0, NULL, NULL, 0, 0};
 
-        while (rc == RS_OK && truncated && !stopping(s)) {
+        while (rc == RS_OK && truncated && !stopping(s) &&
+               !changed(s, gen)) {
             struct rs_arena *a = rs_arena_new();
             struct store_list_opts o = {0};
 
@@ -938,7 +967,8 @@ static int bucket_pass(struct store *s, const char *bucket,
     if (uploads && rc == RS_OK) {
         struct lc_upage p = {s, cfg, st, 0, NULL, NULL, NULL, 0, 0};
 
-        while (rc == RS_OK && truncated && !stopping(s)) {
+        while (rc == RS_OK && truncated && !stopping(s) &&
+               !changed(s, gen)) {
             struct rs_arena *a = rs_arena_new();
             struct store_upload_list_opts o = {0};
 
@@ -951,7 +981,8 @@ static int bucket_pass(struct store *s, const char *bucket,
             rc = store_upload_list(s, a, bucket, &o, upload_cb, &p,
                                    &truncated);
             p.now = rs_now_ns();
-            for (size_t i = 0; rc == RS_OK && i < p.n; i++)
+            for (size_t i = 0; rc == RS_OK && i < p.n && !changed(s, gen);
+                 i++)
                 abort_if_due(&p, p.ups[i]);
             if (p.n > 0) {
                 free(p.last_key);
@@ -1007,10 +1038,11 @@ static int lc_pass(struct store *s, const char *only,
     for (size_t i = 0; i < nm.n && rc == RS_OK && !stopping(s); i++) {
         struct rs_arena *a = rs_arena_new();
         struct store_lc_config cfg;
+        uint64_t gen = atomic_load(&s->lc->gen);
         int r2 = store_lifecycle_get(s, a, &cfg, nm.v[i]);
 
         if (r2 == RS_OK)
-            r2 = bucket_pass(s, nm.v[i], &cfg, st);
+            r2 = bucket_pass(s, nm.v[i], &cfg, gen, st);
         if (r2 == RS_ENOTFOUND && only)
             rc = r2;
         else if (r2 != RS_OK && r2 != RS_ENOTFOUND) {
@@ -1146,17 +1178,26 @@ void store__lifecycle_init(struct store *s, const struct rs_config *cfg)
     s->lc = lc;
 }
 
+void store_lifecycle_halt(struct store *s)
+{
+    struct store_lc *lc = s->lc;
+
+    if (!lc)
+        return;
+    pthread_mutex_lock(&lc->run_lock);
+    lc->stop = true;
+    pthread_cond_signal(&lc->run_cond);
+    pthread_mutex_unlock(&lc->run_lock);
+}
+
 void store__lifecycle_fini(struct store *s)
 {
     struct store_lc *lc = s->lc;
 
     if (!lc)
         return;
+    store_lifecycle_halt(s);
     if (lc->running) {
-        pthread_mutex_lock(&lc->run_lock);
-        lc->stop = true;
-        pthread_cond_signal(&lc->run_cond);
-        pthread_mutex_unlock(&lc->run_lock);
         pthread_join(lc->thread, NULL);
         lc->running = false;
     }

@@ -607,6 +607,10 @@ int store_lifecycle_run(struct store *s, const char *bucket,
  * store_close stops it.  Does nothing when cfg->lifecycle_enabled is
  * false. */
 int store_lifecycle_start(struct store *s, const struct rs_config *cfg);
+/* Stop the runner and make a pass in progress (the runner's or one an
+ * admin request runs) end after its current object; no pass starts
+ * afterwards.  store_close does it too. */
+void store_lifecycle_halt(struct store *s);
 /* Totals since the store was opened (last_pass_seconds: the last pass). */
 void store_lifecycle_totals(struct store *s, struct store_lc_stats *out);
 

@@ -76,7 +76,11 @@ Which behaviour each test covers:
           filter) from when it started; with --backlog also the one G has
           not acknowledged; G's worker still gets all three and acks none
           (lag 4); --bucket of another bucket prints nothing (exit 3 on
-          --timeout); an unknown group: exit 1, "no such group"
+          --timeout); an unknown group: exit 1, "no such group"; a backlog
+          of 1,503 events (past ZeroMQ's 1,000-message high-water mark)
+          comes whole, once each, in sequence order to a tail that stops
+          reading for 3 s; on the wire a silent watcher gets 256 copies,
+          then 64 more per SEEN 64
     test_stats_lag_and_metrics
         - `roadstore events stats`: lag 0, cursor == head, workers 1,
           inflight 0 after all acks; after the worker's BYE, 7 more PUTs:
@@ -1166,6 +1170,67 @@ class GroupStatsTest(EventCase):
                            cwd=srv.root, timeout=30)
         self.assertEqual(r.returncode, 1)
         self.assertIn('no such group', r.stderr)
+        # a backlog larger than ZeroMQ's send high-water mark (1,000) comes
+        # whole and in order: the broker sends at most 256 unreported
+        # copies ahead (SEEN flow control)
+        keys = ['cam/bulk-%04d' % i for i in range(1500)]
+        errs = []
+
+        def put_range(ks):
+            c = srv.client()
+            for k in ks:
+                try:
+                    c.put_object(Bucket=b, Key=k, Body=b'x')
+                except Exception as e:      # noqa: BLE001
+                    errs.append(e)
+        th = [threading.Thread(target=put_range, args=(keys[i::8],))
+              for i in range(8)]
+        for t in th:
+            t.start()
+        for t in th:
+            t.join()
+        self.assertEqual(errs, [])
+        # a slow reader: nothing is read for 3 s, so the tail blocks on its
+        # full stdout pipe and stops reading its socket meanwhile
+        slow = subprocess.Popen(base + ['--backlog', '--count', '1503'],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=srv._env(), cwd=srv.root)
+        self.addCleanup(slow.kill)
+        time.sleep(3)
+        out, err = slow.communicate(timeout=120)
+        self.assertEqual(slow.returncode, 0, err)
+        recs = [json.loads(ln)['Records'][0] for ln in out.splitlines()]
+        got = [x['s3']['object']['key'] for x in recs]
+        self.assertEqual(len(got), 1503)
+        self.assertEqual(got[:3], ['cam/early', 'cam/1', 'cam/2'])
+        self.assertEqual(sorted(got[3:]), keys)
+        seqs = [int(x['roadstore']['seq']) for x in recs]
+        self.assertEqual(seqs, sorted(seqs))
+        self.assertEqual(len(set(seqs)), 1503)
+        # the flow control itself, on the wire: a watcher that reports
+        # nothing gets 256 copies, and 64 more for each SEEN 64
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(srv.broker)
+        self.addCleanup(sock.close)
+        sock.send_multipart([b'WATCH', b'tailed', b'backlog'])
+
+        def drain(quiet=1.5):
+            n, last = 0, time.monotonic()
+            while time.monotonic() - last < quiet:
+                if sock.poll(100):
+                    f = sock.recv_multipart()
+                    if f[0] == b'COPY':
+                        n += 1
+                    last = time.monotonic()
+                sock.send_multipart([b'PING'])
+            return n
+        self.assertEqual(drain(), 256)
+        sock.send_multipart([b'SEEN', b'64'])
+        self.assertEqual(drain(), 64)
+        sock.send_multipart([b'SEEN', b'10000'])
+        self.assertEqual(drain(), 256)
+        sock.send_multipart([b'BYE'])
 
     def test_stats_lag_and_metrics(self):
         srv = self.start_server(ack_timeout=10, worker_timeout=3,

@@ -327,6 +327,9 @@ class ConfigTest(LifecycleCase):
             ('transition no class', lc_xml(rule(
                 '<Transition><Days>30</Days></Transition>')), 400,
              'MalformedXML'),
+            ('date past 2262', lc_xml(rule(
+                '<Expiration><Date>2300-01-01T00:00:00Z</Date>'
+                '</Expiration>')), 400, 'MalformedXML'),
             ('days 0', lc_xml(rule('<Expiration><Days>0</Days>'
                                    '</Expiration>')), 400, 'InvalidArgument'),
             ('days -1', lc_xml(rule('<Expiration><Days>-1</Days>'
@@ -512,6 +515,9 @@ class RunnerTest(LifecycleCase, EventSub):
         self.put_lc(b, [
             {'ID': 'tmp', 'Filter': {'Prefix': 'tmp/'}, 'Status': 'Enabled',
              'Expiration': {'Days': 1}},
+            # "never": far past 2262 in nanoseconds, must not wrap around
+            {'ID': 'never', 'Filter': {'Prefix': 'keep/'},
+             'Status': 'Enabled', 'Expiration': {'Days': 100000}},
             {'ID': 'tag', 'Filter': {'Tag': {'Key': 'expire',
                                              'Value': 'yes'}},
              'Status': 'Enabled', 'Expiration': {'Days': 1}},

@@ -142,6 +142,11 @@ static void test_due_times(void **state)
     /* a test day is taken literally, no rounding */
     assert_int_equal(store_lc_due_ns(t, 3, 2), t + 6 * SEC_NS);
     assert_int_equal(store_lc_due_ns(t + 7, 1, 1), t + 7 + SEC_NS);
+    /* Days meant as "never" (past 2262 in nanoseconds) are never due,
+     * not due at once through an overflow */
+    assert_true(store_lc_due_ns(t, 100000, 86400) == INT64_MAX);
+    assert_true(store_lc_due_ns(t, INT32_MAX, 86400) == INT64_MAX);
+    assert_true(store_lc_due_ns(t, INT32_MAX, 1) > t);
 }
 
 /* A one-rule configuration; the caller fills the actions. */
