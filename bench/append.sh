@@ -77,9 +77,6 @@ MD=$OUTDIR/append-latest.md
 NOTES=()
 LOG_TAG=append.sh
 
-export ROADSTORE_ACCESS_KEY=${ROADSTORE_ACCESS_KEY:-rsbenchAKIA0000000001}
-export ROADSTORE_SECRET_KEY=${ROADSTORE_SECRET_KEY:-rsbenchSecretKey0000000000000000000000001}
-
 # log, note, free_port, field, cpu_ticks, HZ, foreign_top
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"

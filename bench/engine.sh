@@ -32,8 +32,6 @@ MD=$OUTDIR/engine-latest.md
 : >"$RAW"
 NOTES=()
 LOG_TAG=engine.sh
-export ROADSTORE_ACCESS_KEY=rsbenchAKIA0000000001
-export ROADSTORE_SECRET_KEY=rsbenchSecretKey0000000000000000000000001
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 SPID=

@@ -35,8 +35,6 @@ MD=$OUTDIR/events-latest.md
 : >"$RAW"
 NOTES=()
 LOG_TAG=events.sh
-export ROADSTORE_ACCESS_KEY=rsbenchAKIA0000000001
-export ROADSTORE_SECRET_KEY=rsbenchSecretKey0000000000000000000000001
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 

@@ -1,7 +1,12 @@
-# bench/lib.sh - shell helpers shared by bench/run.sh and bench/small.sh
-# (sourced, not run).  The caller sets WORK (its temporary directory),
-# NGINX (the nginx binary) and the array NOTES; start_nginx sets NGX_PID
-# and NGX_PORT.  LOG_TAG names the caller in log lines.
+# bench/lib.sh - shell helpers shared by the bench scripts (sourced, not
+# run).  The caller sets WORK (its temporary directory), NGINX (the nginx
+# binary) and the array NOTES; start_nginx sets NGX_PID and NGX_PORT.
+# LOG_TAG names the caller in log lines.
+
+# The root keys every bench server starts with and rsbench signs with
+# (the environment's, when set).
+export ROADSTORE_ACCESS_KEY=${ROADSTORE_ACCESS_KEY:-rsbenchAKIA0000000001}
+export ROADSTORE_SECRET_KEY=${ROADSTORE_SECRET_KEY:-rsbenchSecretKey0000000000000000000000001}
 
 log() { echo "[${LOG_TAG:-run.sh} $(date +%T)] $*" >&2; }
 note() { NOTES+=("$*"); log "NOTE: $*"; }

@@ -29,8 +29,6 @@ WORK=$(mktemp -d "${BENCH_TMP:-$BUILD}/lifecycle.XXXXXX")
 MD=$OUTDIR/lifecycle-latest.md
 NOTES=()
 LOG_TAG=lifecycle.sh
-export ROADSTORE_ACCESS_KEY=rsbenchAKIA0000000001
-export ROADSTORE_SECRET_KEY=rsbenchSecretKey0000000000000000000000001
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 trap 'rs_halt; rm -rf "$WORK"' EXIT
@@ -65,11 +63,11 @@ du_put=$(groups_du)
 ix_put=$(index_du)
 
 "$PY" - "$EP" <<'EOF' || exit 1
-import sys, boto3
+import os, sys, boto3
 from botocore.config import Config
 s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1',
-                  aws_access_key_id='rsbenchAKIA0000000001',
-                  aws_secret_access_key='rsbenchSecretKey0000000000000000000000001',
+                  aws_access_key_id=os.environ['ROADSTORE_ACCESS_KEY'],
+                  aws_secret_access_key=os.environ['ROADSTORE_SECRET_KEY'],
                   config=Config(s3={'addressing_style': 'path'}))
 s3.put_bucket_lifecycle_configuration(Bucket='lcbench', LifecycleConfiguration={'Rules': [
     {'ID': 'expire-cam', 'Filter': {'Prefix': 'cam/'}, 'Status': 'Enabled',

@@ -73,9 +73,6 @@ fi
 NOTES=()
 LOG_TAG=small.sh
 
-export ROADSTORE_ACCESS_KEY=${ROADSTORE_ACCESS_KEY:-rsbenchAKIA0000000001}
-export ROADSTORE_SECRET_KEY=${ROADSTORE_SECRET_KEY:-rsbenchSecretKey0000000000000000000000001}
-
 # log, note, free_port, field, cpu_ticks, HZ, start_nginx, foreign_top
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"

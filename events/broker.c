@@ -217,18 +217,8 @@ static int filter_parse(struct filter *f, json_t *j)
 
 static json_t *filter_json(const struct filter *f)
 {
-    json_t *j = json_object(), *ev = json_array();
-
-    if (f->bucket)
-        json_object_set_new(j, "bucket", json_string(f->bucket));
-    if (f->prefix)
-        json_object_set_new(j, "prefix", json_string(f->prefix));
-    if (f->suffix)
-        json_object_set_new(j, "suffix", json_string(f->suffix));
-    for (size_t i = 0; i < f->nevents; i++)
-        json_array_append_new(ev, json_string(f->events[i]));
-    json_object_set_new(j, "events", ev);
-    return j;
+    return ev_filter_json(f->bucket, f->prefix, f->suffix,
+                          (const char *const *)f->events, f->nevents);
 }
 
 static bool filter_match(const struct filter *f, const char *bucket,

@@ -19,6 +19,12 @@ struct ev_rec {
 /* false (nothing to free) for a record without bucket, key and name. */
 bool ev_rec_parse(struct ev_rec *r, const char *json, size_t len);
 void ev_rec_free(struct ev_rec *r);
+/* A consumer group's filter as HELLO carries it and the broker keeps it:
+ * {"bucket", "prefix", "suffix" (those not NULL), "events": [the first
+ * nevents of events, or up to a NULL when nevents is SIZE_MAX]}. */
+json_t *ev_filter_json(const char *bucket, const char *prefix,
+                       const char *suffix, const char *const *events,
+                       size_t nevents);
 /* The "cursor" of a consumer group's or webhook's G/ record (0: none). */
 uint64_t ev_group_cursor(const char *json, size_t len);
 

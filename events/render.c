@@ -31,6 +31,24 @@ void ev_rec_free(struct ev_rec *r)
     r->j = NULL;
 }
 
+json_t *ev_filter_json(const char *bucket, const char *prefix,
+                       const char *suffix, const char *const *events,
+                       size_t nevents)
+{
+    json_t *j = json_object(), *ev = json_array();
+
+    if (bucket)
+        json_object_set_new(j, "bucket", json_string(bucket));
+    if (prefix)
+        json_object_set_new(j, "prefix", json_string(prefix));
+    if (suffix)
+        json_object_set_new(j, "suffix", json_string(suffix));
+    for (size_t i = 0; events && i < nevents && events[i]; i++)
+        json_array_append_new(ev, json_string(events[i]));
+    json_object_set_new(j, "events", ev);
+    return j;
+}
+
 uint64_t ev_group_cursor(const char *json, size_t len)
 {
     json_error_t err;

@@ -46,22 +46,12 @@ static int hello(struct ev_worker *w)
 
 static char *filter_json(const struct ev_filter *f)
 {
-    json_t *j, *ev;
+    json_t *j;
     char *s, *r;
 
     if (!f)
         return rs_xstrdup("");
-    j = json_object();
-    if (f->bucket)
-        json_object_set_new(j, "bucket", json_string(f->bucket));
-    if (f->prefix)
-        json_object_set_new(j, "prefix", json_string(f->prefix));
-    if (f->suffix)
-        json_object_set_new(j, "suffix", json_string(f->suffix));
-    ev = json_array();
-    for (size_t i = 0; f->events && f->events[i]; i++)
-        json_array_append_new(ev, json_string(f->events[i]));
-    json_object_set_new(j, "events", ev);
+    j = ev_filter_json(f->bucket, f->prefix, f->suffix, f->events, SIZE_MAX);
     s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     r = rs_xstrdup(s ? s : "");
