@@ -74,11 +74,9 @@ static int move_member(struct store *s, const char *bucket,
                        uint64_t *moved, uint64_t *bytes)
 {
     struct rs_arena *a = rs_arena_new();
-    struct store_reader *r = NULL;
     struct store_obj obj;
     struct store_run run;
     uint8_t *data = NULL;
-    size_t got = 0;
     int rc;
 
     rc = live_here(s, a, &obj, &run, bucket, mb->key, name, mb->offset);
@@ -88,15 +86,7 @@ static int move_member(struct store *s, const char *bucket,
     }
     if (rc != RS_OK)
         goto out;
-    data = rs_xmalloc(obj.size ? obj.size : 1);
-    if ((rc = store_reader_open(s, &r, &obj)) != RS_OK)
-        goto out;
-    rc = store_reader_read(r, 0, data, obj.size, &got);
-    if (rc == RS_OK && got != obj.size)
-        rc = rs_err_set(RS_ECORRUPT, "%s/%s: %zu of %llu bytes", bucket,
-                        mb->key, got, (unsigned long long)obj.size);
-    store_reader_close(r);
-    if (rc != RS_OK)
+    if ((rc = store__read_whole(s, &obj, &data)) != RS_OK)
         goto out;
     rc = store__merge_move(s, bucket, mb->key, &run, run.group, data,
                            obj.size);

@@ -444,16 +444,6 @@ static struct lc_decision decide(const struct store_lc_config *c,
 /* The configuration cache                                              */
 /* ------------------------------------------------------------------ */
 
-static uint64_t hash_name(const char *p)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *p; p++) {
-        h ^= (uint8_t)*p;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static void entry_free(struct lc_entry *e)
 {
     rs_arena_free(e->a);
@@ -480,7 +470,7 @@ static const struct store_lc_config *cache_get(struct store *s,
 {
     struct store_lc *lc = s->lc;
     uint64_t gen = atomic_load(&lc->gen);
-    size_t slot = hash_name(bucket) % LC_CACHE_SLOTS;
+    size_t slot = rs_fnv1a64(bucket) % LC_CACHE_SLOTS;
     struct lc_entry *e;
     int rc;
 
@@ -646,30 +636,6 @@ static int transition_commit(struct store *s, const char *bucket,
                              STORE_EV_LIFECYCLE_TRANSITION);
 }
 
-/* Read all of o (at most the small-object threshold) into memory. */
-static int read_all(struct store *s, const struct store_obj *o,
-                    uint8_t **out)
-{
-    struct store_reader *r = NULL;
-    uint64_t off = 0;
-    int rc;
-
-    *out = rs_xmalloc(o->size ? o->size : 1);
-    if ((rc = store_reader_open(s, &r, o)) != RS_OK)
-        return rc;
-    while (rc == RS_OK && off < o->size) {
-        size_t got = 0;
-        rc = store_reader_read(r, off, *out + off, (size_t)(o->size - off),
-                               &got);
-        if (rc == RS_OK && got == 0)
-            rc = rs_err_set(RS_ECORRUPT, "%s/%s: short read", o->bucket,
-                            o->key);
-        off += got;
-    }
-    store_reader_close(r);
-    return rc;
-}
-
 /*
  * Copy o's bytes into a new container of group (writer.c's raw writer:
  * the striped format with its pending record, so a crash leaves garbage,
@@ -748,7 +714,7 @@ static int transition(struct store *s, const struct store_obj *o,
             rc = rs_err_set(RS_ECONFLICT, "%s/%s changed", o->bucket,
                             o->key);
         rs_arena_free(a);
-        if (rc == RS_OK && (rc = read_all(s, o, &data)) == RS_OK)
+        if (rc == RS_OK && (rc = store__read_whole(s, o, &data)) == RS_OK)
             rc = store__merge_move(s, o->bucket, o->key, &l.runs[0],
                                    (uint8_t)cls, data, (size_t)o->size);
         if (rc == RS_OK)

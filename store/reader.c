@@ -532,3 +532,27 @@ void store_reader_close(struct store_reader *r)
     free(r->span);
     free(r);
 }
+
+/* store_int.h */
+int store__read_whole(struct store *s, const struct store_obj *o,
+                      uint8_t **out)
+{
+    struct store_reader *r = NULL;
+    uint64_t off = 0;
+    int rc;
+
+    *out = rs_xmalloc(o->size ? o->size : 1);
+    if ((rc = store_reader_open(s, &r, o)) != RS_OK)
+        return rc;
+    while (rc == RS_OK && off < o->size) {
+        size_t got = 0;
+        rc = store_reader_read(r, off, *out + off, (size_t)(o->size - off),
+                               &got);
+        if (rc == RS_OK && got == 0)
+            rc = rs_err_set(RS_ECORRUPT, "%s/%s: short read", o->bucket,
+                            o->key);
+        off += got;
+    }
+    store_reader_close(r);
+    return rc;
+}

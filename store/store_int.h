@@ -293,6 +293,13 @@ void store__unpin_layout(struct store *s, const struct store_layout *l);
 bool store__pin_doom(struct store *s, const char *name);
 void store__pin_undoom(struct store *s, const char *name);
 
+/* Read all of o (a small object: it fits in memory) into *out (reader.c;
+ * malloc'ed, also on failure: the caller frees it), every block
+ * verified; a short read is RS_ECORRUPT (compaction's and the lifecycle's
+ * moves of merged objects). */
+int store__read_whole(struct store *s, const struct store_obj *o,
+                      uint8_t **out);
+
 /* ------------------------------------------------------------------ */
 /* Open container handles (reader.c)                                    */
 /* ------------------------------------------------------------------ */
